@@ -1,0 +1,15 @@
+#!/bin/sh
+# Installs everything the test suite needs on Debian (as root): the real servers the tests
+# start on loopback, and Assay with its test extras and the example third-party check pack.
+set -eu
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # nmap: discovery; vsftpd, redis-server, nginx-light, inetutils-inetd + telnetd: the weak and
+  # good servers the checks are tested against. Their packaged services are not started here.
+  apt-get install -y -qq --no-install-recommends \
+    nmap vsftpd redis-server nginx-light inetutils-inetd inetutils-telnetd ca-certificates >/dev/null
+fi
+python3 -m pip install -q -e '.[test]'
+python3 -m pip install -q ./tests/example_pack
