@@ -1,4 +1,4 @@
-"""assessment.json: the canonical document itself (schema: reports/schema/assessment.schema.json)."""
+"""assessment.json: the canonical document (schema in reports/schema/assessment.schema.json)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -255,10 +256,13 @@ def test_runner_turns_broken_ftp_into_errors(tmp_path: Path) -> None:
     """Through the real runner (connect-scan discovery): every FTP check is `error`, none pass."""
     handlers = {"silent": _silent, "garbage": _garbage, "10MB": _huge_greeting}
     addrs = {kind: pick_loopback() for kind in handlers}
-    text = (
-        "version: 1\nsettings: {probe_timeout: 1}\nunits:\n  - id: t\n    name: FTP faults\n    hosts:\n"
-        + "".join(f"      - {{address: {a}, ports: '21'}}\n" for a in addrs.values())
-    )
+    hosts = [{"address": a, "ports": "21"} for a in addrs.values()]
+    inventory = {
+        "version": 1,
+        "settings": {"probe_timeout": 1},
+        "units": [{"id": "t", "name": "FTP faults", "hosts": hosts}],
+    }
+    text = json.dumps(inventory)  # JSON is YAML
     reg = Registry()
     reg.add_collector(FtpCollector)
     for check in ALL:

@@ -199,14 +199,10 @@ class CleartextAuth(Check):
             "user_reply": str(reply),
         }
         if f.cleartext_user_accepted:
-            why = (
-                "AUTH TLS is offered but not required"
-                if f.auth_tls_offered
-                else ("the server offers no AUTH TLS")
-            )
+            offered = "AUTH TLS is offered but not required"
+            why = offered if f.auth_tls_offered else "the server offers no AUTH TLS"
             return failed(
-                f"the server asks for a password without TLS ({why}): USER {PROBE_USER} -> "
-                f"{reply.code}",
+                f"logins proceed without TLS ({why}): USER {PROBE_USER} -> {reply}",
                 **evidence,
             )
         patterns = params.tls_required_patterns
