@@ -183,8 +183,6 @@ def scan(
 
     formats = _formats(fmt)
     registry = load_registry()
-    for b in registry.broken:
-        err.print(f"warning: plugin {b.group}:{b.name} skipped: {b.reason}", markup=False)
     store = _store(db)
     progress = _Progress(sys.stderr.isatty())
 
@@ -232,6 +230,8 @@ def scan(
                 log=log,
             )
             scan_id = None
+        for b in registry.broken:
+            err.print(f"warning: plugin {b.group}:{b.name} skipped: {b.reason}", markup=False)
         with progress:
             summary = _run_scan(runner, scan_id)
         written = _write_reports(store, summary.scan_id, out_dir, formats)
