@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from scanner.model import Outcome, Reference, Remediation, ServiceInfo, Severity, Status, TargetKind
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION: Literal["1.0"] = "1.0"
 
 
 class _Doc(BaseModel):
@@ -77,7 +77,7 @@ class Counts(_Doc):
 
     @classmethod
     def of(cls, statuses: Iterable[Status]) -> Counts:
-        c = cls()
+        c = cls.model_validate({})
         for s in statuses:
             if s is Status.PASS:
                 c.pass_ += 1

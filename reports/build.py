@@ -76,15 +76,15 @@ def build_assessment(store: Store, scan_id: str) -> Assessment:
                     errors=t.errors,
                 )
             )
-        for key, t in planned.items():  # discovered but never finished (interrupted scan)
+        for key, pt in planned.items():  # discovered but never finished (interrupted scan)
             if key not in seen:
                 summaries.append(
                     TargetSummary(
                         key=key,
-                        kind=t.kind,
-                        label=t.label,
+                        kind=pt.kind,
+                        label=pt.label,
                         state="pending",
-                        counts=Counts(),
+                        counts=Counts.of([]),
                         pass_rate=None,
                         coverage=None,
                     )

@@ -370,7 +370,7 @@ def parse_inventory(text: str, file: str = "<inventory>") -> Inventory:
         first = exc.errors(include_url=False)[0]
         loc = tuple(first["loc"])
         # Never echo an input that might be a secret.
-        message = _message(first)
+        message = _message(dict(first))
         if LITERAL_SECRET in message:
             message = LITERAL_SECRET
         extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""

@@ -335,7 +335,7 @@ class Store:
     ) -> None:
         """Write one finished target with its facts and outcomes in a single transaction."""
         with self._tx() as c:
-            tid = c.execute(
+            pk = c.execute(
                 insert(targets).values(
                     scan_id=scan_id,
                     unit=target.unit,
@@ -346,7 +346,9 @@ class Store:
                     errors=errors,
                     finished_at=datetime.now(UTC),
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert pk is not None
+            tid = pk[0]
             if target_facts:
                 c.execute(
                     insert(facts),
