@@ -5,6 +5,12 @@ set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
+  # The tests start their own servers on their own loopback addresses; keep the packaged
+  # daemons from starting on the standard ports (policy-rc.d 101 = "do not start").
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   # nmap: discovery; vsftpd, redis-server, nginx-light, inetutils-inetd + telnetd: the weak and
   # good servers the checks are tested against. Their packaged services are not started here.
