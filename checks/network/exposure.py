@@ -113,9 +113,7 @@ DEFAULT_TABLE: tuple[ExposedService, ...] = (
         label="RabbitMQ management", ports=(15672,), products=("rabbitmq",), kind="admin"
     ),
     ExposedService(label="VNC", ports=(5900, 5901), names=("vnc",), kind="remote-desktop"),
-    ExposedService(
-        label="RDP", ports=(3389,), names=("ms-wbt-server",), kind="remote-desktop"
-    ),
+    ExposedService(label="RDP", ports=(3389,), names=("ms-wbt-server",), kind="remote-desktop"),
     ExposedService(
         label="Webmin", ports=(10000,), names=("webmin",), products=("miniserv",), kind="admin"
     ),

@@ -101,7 +101,10 @@ class CleartextHttp(Check):
         severity = Severity.HIGH if cleartext_login or basic else None
         evidence |= {"password_form": cleartext_login, "basic_auth_challenge": bool(basic)}
         if f.out_of_scope_redirect:
-            how = f"redirects to cleartext {f.out_of_scope_redirect} (outside the scope, not followed)"
+            how = (
+                f"redirects to cleartext {f.out_of_scope_redirect} "
+                "(outside the scope, not followed)"
+            )
         elif len(f.hops) > 1 or f.final_status is None:
             how = f"redirects to cleartext {f.final_url}, never reaching HTTPS"
             if f.not_followed:
