@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scanner.discovery import DiscoverySettings, ScanSpec, discover  # noqa: E402
-
 from scanner.scope import ScopeGuard  # noqa: E402
 from tests.helpers import free_port, pick_loopback, wait_port  # noqa: E402
 
