@@ -182,6 +182,10 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.migrate()
 
+    def close(self) -> None:
+        """Release pooled connections (a long-lived server keeps one Store open instead)."""
+        self.engine.dispose()
+
     # -- schema ----------------------------------------------------------------------------
     def migrate(self) -> None:
         from alembic import command

@@ -13,9 +13,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   fi
   apt-get update -qq
   # nmap: discovery; vsftpd, redis-server, nginx-light, inetutils-inetd + telnetd: the weak and
-  # good servers the checks are tested against. Their packaged services are not started here.
+  # good servers the checks are tested against; postgresql: the store on a real server.
   apt-get install -y -qq --no-install-recommends \
-    nmap vsftpd redis-server nginx-light inetutils-inetd inetutils-telnetd ca-certificates >/dev/null
+    nmap vsftpd redis-server nginx-light inetutils-inetd inetutils-telnetd postgresql \
+    ca-certificates >/dev/null
 fi
 python3 -m pip install -q -e '.[test]'
 python3 -m pip install -q ./tests/example_pack
