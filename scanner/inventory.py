@@ -259,6 +259,7 @@ class Inventory(_Strict):
             networks=[(n.cidr, n.exclude, u.id) for u in units for n in u.networks],
             hosts=[(h.address, u.id) for u in units for h in u.hosts],
             names={name: h.address for u in units for h in u.hosts for name in h.names},
+            resolve=self.settings.resolve_names,
         )
 
 

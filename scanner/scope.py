@@ -8,6 +8,7 @@ inventory itself binds to an in-scope address.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -38,6 +39,9 @@ class ScopeEntry:
 class ScopeGuard:
     entries: list[ScopeEntry] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)  # declared name -> address
+    # settings.resolve_names: look up names the inventory does not bind (the answer must
+    # still be in scope). Off by default: a scan then never causes a DNS query.
+    resolve: bool = False
 
     @classmethod
     def of(
@@ -45,6 +49,7 @@ class ScopeGuard:
         networks: Iterable[tuple[str, Iterable[str], str]] = (),
         hosts: Iterable[tuple[str, str]] = (),
         names: Mapping[str, str] | None = None,
+        resolve: bool = False,
     ) -> ScopeGuard:
         """Build from (cidr, excludes, unit) and (address, unit) pairs."""
         entries = [
@@ -56,7 +61,7 @@ class ScopeGuard:
             for c, ex, unit in networks
         ]
         entries += [ScopeEntry(ipaddress.ip_network(a), (), unit) for a, unit in hosts]
-        return cls(entries, {k.lower(): v for k, v in (names or {}).items()})
+        return cls(entries, {k.lower(): v for k, v in (names or {}).items()}, resolve)
 
     def unit_of(self, address: str) -> str | None:
         try:
@@ -95,10 +100,25 @@ class ScopeGuard:
             addr = ipaddress.ip_address(host)
         except ValueError:
             mapped = self.names.get(host.lower())
+            if mapped is None and self.resolve:
+                mapped = lookup(host)
             if mapped is None:
+                why = (
+                    "it did not resolve"
+                    if self.resolve
+                    else "names are never resolved; declare it under a host's names"
+                )
                 raise OutOfScope(
-                    f"{url}: host name {host!r} is not bound to an address in the inventory "
-                    "(names are never resolved; declare it under a host's names)"
+                    f"{url}: host name {host!r} is not bound to an address in the inventory ({why})"
                 ) from None
             addr = ipaddress.ip_address(mapped)
         return str(self.ensure_address(str(addr)))
+
+
+def lookup(name: str) -> str | None:
+    """First address of a name (only with settings.resolve_names); None when it has none."""
+    try:
+        infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None
+    return str(infos[0][4][0]) if infos else None

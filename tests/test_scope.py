@@ -43,3 +43,17 @@ def test_networks_must_be_inside(guard: ScopeGuard) -> None:
     assert str(guard.ensure_network("127.40.0.0/30")) == "127.40.0.0/30"
     with pytest.raises(OutOfScope):
         guard.ensure_network("127.40.0.0/24")
+
+
+def test_names_resolve_only_when_the_inventory_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a fake resolver: the tests never make a DNS query
+    monkeypatch.setattr(
+        "scanner.scope.lookup", lambda name: {"intra.example": "127.40.0.2"}.get(name)
+    )
+    off = ScopeGuard.of(networks=[("127.40.0.0/29", [], "u1")])
+    on = ScopeGuard.of(networks=[("127.40.0.0/29", [], "u1")], resolve=True)
+    with pytest.raises(OutOfScope, match="never resolved"):
+        off.resolve_url_host("http://intra.example/")
+    assert on.resolve_url_host("http://intra.example/") == "127.40.0.2"
+    with pytest.raises(OutOfScope):
+        on.resolve_url_host("http://unknown.example/")
