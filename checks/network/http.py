@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from scanner.collectors.http import HttpFacts
@@ -74,7 +76,7 @@ class CleartextHttp(Check):
     def evaluate(self, facts: FactsView, params: CleartextParams) -> Result:
         f = facts.get(FACTS, HttpFacts)
         first = f.hops[0]
-        evidence = {
+        evidence: dict[str, Any] = {
             "url": f.url,
             "status": f.status,
             "redirect_chain": f.redirect_chain,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from scanner.collectors.redis import DANGEROUS_COMMANDS, RedisFacts
@@ -87,7 +89,7 @@ class NoAuth(Check):
     def evaluate(self, facts: FactsView, params: BaseModel) -> Result:
         f = _redis(facts)
         where = f"{f.address}:{f.port}"
-        evidence = {"ping_reply": f.ping_reply, "version": f.version or None}
+        evidence: dict[str, Any] = {"ping_reply": f.ping_reply, "version": f.version or None}
         if f.access == "open":
             return failed(
                 f"Redis at {where} runs commands without authentication",
@@ -165,7 +167,7 @@ class DangerousCommands(Check):
         wanted = [c.upper() for c in params.commands]
         statuses = {c: f.commands.get(c, "unknown") for c in wanted}
         available = [c for c, s in statuses.items() if s == "available"]
-        evidence = {
+        evidence: dict[str, Any] = {
             "available": available,
             "statuses": statuses,
             "acl_dryrun": f.acl_dryrun,
