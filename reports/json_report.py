@@ -1,11 +1,13 @@
-"""assessment.json: the canonical document (schema in reports/schema/assessment.schema.json)."""
+"""assessment.json: the canonical document itself (schema: reports/schema/assessment.schema.json).
+
+Other tools and later Assay runs read this file, so it is exactly `Assessment.to_json()`; the
+only change is masking (evidence and free text), applied again here as defence in depth.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
+from reports._common import masked
 from reports.assessment import Assessment
-from scanner.masking import mask_evidence
 from scanner.plugins import Reporter
 
 
@@ -13,14 +15,5 @@ class JsonReporter(Reporter):
     format = "json"
     extension = "json"
 
-    def render(self, assessment: Any) -> str:
-        assert isinstance(assessment, Assessment)
-        safe = assessment.model_copy(
-            update={
-                "outcomes": [
-                    o.model_copy(update={"evidence": mask_evidence(o.evidence)})
-                    for o in assessment.outcomes
-                ]
-            }
-        )
-        return safe.to_json() + "\n"
+    def render(self, assessment: Assessment) -> str:
+        return masked(assessment).to_json() + "\n"
