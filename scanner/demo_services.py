@@ -64,6 +64,8 @@ LOG = logging.getLogger(__name__)
 WEAK_HOST_NAME = "weak.demo.invalid"
 GOOD_HOST_NAME = "good.demo.invalid"
 FTP_TLS_AVAILABLE = TLS_FTPHandler is not None
+# Neutral: names neither product nor version, yet says "FTP server" so nmap -sV still says ftp.
+GOOD_FTP_BANNER = "Welcome. FTP server ready."
 
 START_TIMEOUT = 10.0  # seconds for all servers to come up
 STOP_TIMEOUT = 5.0  # seconds each server thread gets to stop
@@ -78,6 +80,7 @@ CHARGEN_MAX_BYTES = 64 * 1024
 TELNET_TRIES = 3
 TELNET_FAIL_DELAY = 0.3  # login(1) pauses after a failure; keep it short for the demo
 FTP_IDLE_TIMEOUT = 120
+FTP_AUTH_FAILED_DELAY = 1.0  # the good FTP's pause after a failed login (pyftpdlib: 3 s)
 
 # Preferred port per protocol (above 1024, no root needed); the next free one is taken when busy.
 # Redis keeps its well-known port so that even a port-table guess names it.
@@ -557,13 +560,19 @@ async def _read_line(reader: asyncio.StreamReader) -> bytes | None:
 
 
 class _RedisService:
-    """A Redis 7 look-alike. With `require_auth`, nothing but AUTH (always wrong) and QUIT."""
+    """A Redis 7 look-alike.
+
+    With `require_auth`, every known command answers NOAUTH, AUTH always answers WRONGPASS and
+    only QUIT works; unknown commands and wrong argument counts are refused as Redis refuses
+    them, before the authentication check.
+    """
 
     def __init__(self, address: str, require_auth: bool) -> None:
         self.address, self.port, self.require_auth = address, 0, require_auth
         self.started = time.time()
         self.run_id = secrets.token_hex(20)
-        self.clients = 0
+        self.clients = 0  # connected now
+        self.connections = 0  # since start
         self.config = {
             "bind": "* -::*",
             "port": "0",
@@ -589,6 +598,7 @@ class _RedisService:
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.clients += 1
+        self.connections += 1
         try:
             while True:
                 try:
@@ -615,18 +625,20 @@ class _RedisService:
             return b"", True  # Redis drops what looks like an HTTP request smuggled at it
         if name == "quit":
             return b"+OK\r\n", True
-        if self.require_auth:
-            if name != "auth":
-                return _err("NOAUTH Authentication required."), False
-            if not 2 <= len(args) <= 3:
-                return _arity("auth"), False
-            return _err("WRONGPASS invalid username-password pair or user is disabled."), False
-        handler = self._handlers.get(name)
         cmd = REDIS_COMMANDS.get(name)
-        if handler is None or cmd is None:
+        # Redis 7 checks that a command exists and has the right arity before it checks
+        # authentication; nmap -sV recognises Redis by exactly that arity error.
+        if cmd is None:
             return _unknown(args), False
         if not _arity_ok(cmd.arity, len(args)):
             return _arity(name), False
+        if self.require_auth:
+            if name != "auth":
+                return _err("NOAUTH Authentication required."), False
+            return _err("WRONGPASS invalid username-password pair or user is disabled."), False
+        handler = self._handlers.get(name)
+        if handler is None:  # described (COMMAND INFO) but never carried out
+            return _unknown(args), False
         return handler(self, args[1:]), False
 
     def _ping(self, rest: list[bytes]) -> bytes:
@@ -681,7 +693,7 @@ class _RedisService:
             "Clients": [("connected_clients", str(self.clients)), ("blocked_clients", "0")],
             "Memory": [("used_memory", "1048576"), ("maxmemory", "0")],
             "Persistence": [("loading", "0"), ("rdb_changes_since_last_save", "0")],
-            "Stats": [("total_connections_received", str(self.clients))],
+            "Stats": [("total_connections_received", str(self.connections))],
             "Replication": [("role", "master"), ("connected_slaves", "0")],
             "Keyspace": [],
         }
@@ -1079,8 +1091,9 @@ def _good_ftp_handler(root: Path, password: str, certdir: Path) -> type[FTPHandl
     auth.add_user("demo", password, str(root), perm="elr")
     attrs: dict[str, Any] = {
         "authorizer": auth,
-        "banner": "Welcome",
+        "banner": GOOD_FTP_BANNER,
         "timeout": FTP_IDLE_TIMEOUT,
+        "auth_failed_timeout": FTP_AUTH_FAILED_DELAY,
         "max_login_attempts": 3,
     }
     if TLS_FTPHandler is None:
@@ -1323,7 +1336,9 @@ class DemoUnit:
                     "redis-auth",
                     "redis",
                     False,
-                    [],
+                    # Reachability alone is the finding of this host check, with or without auth:
+                    # even the hardened host exposes a database port.
+                    ["net.exposed.db_admin_ports"],
                     auth_redis.serve,
                     REDIS_MAX_REQUEST,
                     redis=auth_redis,
