@@ -201,7 +201,9 @@ class DbAdminPorts(Check):
             Reference(scheme="iso27001:2022", id="A.8.20"),
             Reference(scheme="iso27001:2022", id="A.8.22"),
             Reference(scheme="cis-v8", id="4.4"),
-            Reference(scheme="bsi", id="SYS.1.1.A6"),
+            Reference(scheme="cis-v8", id="12.2"),
+            Reference(scheme="bsi", id="NET.1.1.A8"),
+            Reference(scheme="bsi", id="SYS.1.1.A19"),
         ),
         tags=("exposure", "network", "database"),
     )
