@@ -1,0 +1,1 @@
+"""Data-protection checks on document stores: markings, personal data, secrets, exposure."""
