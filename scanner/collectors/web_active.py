@@ -80,7 +80,12 @@ class ActiveSettings(BaseModel):
             return cls()
         try:
             return cls.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, ValueError, ValidationError) as exc:
+        except ValidationError as exc:
+            why = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ActiveSettingsError(f"{SETTINGS_ENV}={path}: {why}") from None
+        except (OSError, ValueError) as exc:
             raise ActiveSettingsError(f"{SETTINGS_ENV}={path}: {exc}") from None
 
     def pairs(self, service: str) -> list[tuple[str, str]]:
