@@ -19,7 +19,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends \
     nmap vsftpd redis-server nginx-light inetutils-inetd inetutils-telnetd postgresql \
     openssh-server openssh-client chromium \
-    ca-certificates >/dev/null
+    fonts-dejavu-core ca-certificates >/dev/null
 fi
 python3 -m pip install -q -e '.[test]'
 python3 -m pip install -q ./tests/example_pack
