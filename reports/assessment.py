@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from policies.result import PolicyScores
 from scanner.model import Outcome, Reference, Remediation, ServiceInfo, Severity, Status, TargetKind
 
 SCHEMA_VERSION: Literal["1.0"] = "1.0"
@@ -158,6 +159,8 @@ class Assessment(_Doc):
     outcomes: list[OutcomeDoc]
     broken_plugins: list[BrokenPluginDoc] = Field(default_factory=list)
     active_probes: list[str] = Field(default_factory=list)
+    # scores under the chosen policy packs, with waivers (policies/scoring.py); None: no --policy
+    policies: PolicyScores | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2, by_alias=True)

@@ -8,6 +8,9 @@ outcomes) and the inventory stored with the scan, so a report can be produced ag
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
 
 from reports.assessment import (
     Assessment,
@@ -23,6 +26,10 @@ from reports.assessment import (
 from scanner.inventory import InventoryError, parse_inventory
 from scanner.model import Severity, Status
 from scanner.store import Store
+
+# Set by the CLI while --policy is in force: (store, scan_id) -> PolicyScores. Every assessment
+# built meanwhile (the report's, and those a diff compares with) carries its scores.
+SCORER: ContextVar[Callable[[Store, str], Any] | None] = ContextVar("assay_scorer", default=None)
 
 _SEVERITY_ORDER = {s: -s.rank for s in Severity}
 _STATUS_ORDER = {
@@ -129,4 +136,5 @@ def build_assessment(store: Store, scan_id: str) -> Assessment:
         outcomes=docs,
         broken_plugins=[BrokenPluginDoc(**b) for b in rec.broken_plugins],
         active_probes=rec.active_probes,
+        policies=scorer(store, rec.id) if (scorer := SCORER.get()) else None,
     )

@@ -174,14 +174,27 @@ def scan(
     no_version: Annotated[
         bool, typer.Option("--no-version-detection", help="Skip nmap service identification.")
     ] = False,
+    policy: Annotated[
+        str | None, typer.Option("--policy", "-p", help="Score under these packs (ids or files).")
+    ] = None,
+    level: Annotated[int | None, typer.Option("--level", help="Security level of packs.")] = None,
+    waivers: Annotated[Path | None, typer.Option("--waivers", help="Waiver file.")] = None,
+    fail_under: Annotated[
+        float | None, typer.Option("--fail-under", help="Exit 3 if the policy score is below N.")
+    ] = None,
+    fail_on: Annotated[
+        str | None, typer.Option("--fail-on", help="Exit 3 on an unwaived failure this severe.")
+    ] = None,
 ) -> None:
     """Scan the units of an inventory, store the results and write reports."""
+    from scanner import cli_policies as pol
     from scanner.inventory import InventoryError, load_inventory
     from scanner.plugins import load_registry
     from scanner.runner import Runner, ScanOptions
     from scanner.store import StoreError
 
     formats = _formats(fmt)
+    popts = pol.policy_options(policy, level, waivers, fail_under, fail_on)  # before any packet
     registry = load_registry()
     store = _store(db)
     progress = _Progress(sys.stderr.isatty())
@@ -234,11 +247,14 @@ def scan(
             err.print(f"warning: plugin {b.group}:{b.name} skipped: {b.reason}", markup=False)
         with progress:
             summary = _run_scan(runner, scan_id)
-        written = _write_reports(store, summary.scan_id, out_dir, formats)
+        with pol.scoring(popts):
+            written = _write_reports(store, summary.scan_id, out_dir, formats)
+        scores = pol.compute_scores(store, summary.scan_id, popts) if popts else None
+        outcomes = store.outcomes(summary.scan_id) if popts else []
     except StoreError as exc:
         raise fail(str(exc)) from None
     _print_summary(summary, written)
-    raise typer.Exit(summary.exit_code)
+    raise typer.Exit(pol.finish(summary, popts, outcomes, scores))
 
 
 @app.command()
@@ -415,6 +431,15 @@ def demo(
 def version() -> None:
     """Print Assay's version."""
     out.print(f"assay {__version__}")
+
+
+def _register_policy_commands() -> None:
+    from scanner import cli_policies  # policies list/show/validate, rescore, report --policy
+
+    cli_policies.register(app)
+
+
+_register_policy_commands()
 
 
 def main() -> None:
