@@ -234,6 +234,9 @@ class Settings(_Strict):
     version_budget: float = Field(default=20.0, gt=0, le=600)
     concurrency: int = Field(default=32, ge=1, le=1024)
     per_host: int = Field(default=4, ge=1, le=64)
+    # CA certificates (PEM/DER files or directories) trusted for TLS besides the system store,
+    # e.g. the unit's own internal CA. Checked when read, so an error names the file.
+    tls_trust: list[Path] = Field(default_factory=list, max_length=64)
 
     @field_validator("ports")
     @classmethod

@@ -72,6 +72,7 @@ class CollectContext:
     # an active probe records itself here; the runner stores it with the facts
     active_log: list[str] = field(default_factory=list)
     discovery_engine: str = ""  # "nmap 7.93" or "connect" when nmap was missing
+    tls_trust: tuple[Path, ...] = ()  # CA files/directories trusted besides the system store
 
 
 class Collector(ABC):

@@ -362,6 +362,7 @@ class Runner:
                 probe_timeout=self.inventory.settings.probe_timeout,
                 related=related,
                 discovery_engine=engine,
+                tls_trust=tuple(self.inventory.settings.tls_trust),
             )
             gathered, failures = await self._collect(target, ctx)
         view = FactsView(target, gathered, services=[(v.target, v) for v in related.values()])
