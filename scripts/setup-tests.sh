@@ -15,10 +15,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   # nmap: discovery; vsftpd, redis-server, nginx-light, inetutils-inetd + telnetd: the weak and
   # good servers the checks are tested against; postgresql: the store on a real server;
   # openssh-server: the weak and hardened sshd of the SSH audit and the host-hardening tests;
-  # chromium: renders the HTML report in the tests.
+  # chromium (+ chromium-driver for Selenium): renders the HTML report and drives the dashboard.
   apt-get install -y -qq --no-install-recommends \
     nmap vsftpd redis-server nginx-light inetutils-inetd inetutils-telnetd postgresql \
-    openssh-server openssh-client chromium \
+    openssh-server openssh-client chromium chromium-driver \
     fonts-dejavu-core ca-certificates >/dev/null
 fi
 python3 -m pip install -q -e '.[test]'

@@ -7,66 +7,16 @@ PostgreSQL through `--db`-style URLs, and the report is built from it.
 from __future__ import annotations
 
 import asyncio
-import glob
-import os
-import pwd
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from reports.build import build_assessment
 from scanner.inventory import parse_inventory
 from scanner.plugins import load_registry
 from scanner.runner import Runner, ScanOptions
 from scanner.store import Store
-from tests.helpers import free_port, pick_loopback, wait_port
+from tests.helpers import free_port, pick_loopback
+from tests.servers_postgres import pg_url
 
-BINDIR = next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"))), None)
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return args
-    return ["runuser", "-u", "postgres", "--", *args]
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    if BINDIR is None or not Path(BINDIR, "initdb").exists():
-        pytest.skip("PostgreSQL server binaries are not installed")
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("no postgres user to run the server as")
-    base = Path(tempfile.mkdtemp(prefix="assay-pg-"))
-    base.chmod(0o755)
-    data = base / "data"
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-    subprocess.run(
-        _as_postgres([f"{BINDIR}/initdb", "-D", str(data), "-U", "assay", "--auth=trust", "-E",
-                      "UTF8", "--no-instructions"]),
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    addr = pick_loopback()
-    port = free_port(addr)
-    proc = subprocess.Popen(
-        _as_postgres([f"{BINDIR}/postgres", "-D", str(data), "-h", addr, "-p", str(port),
-                      "-k", str(base), "-c", "fsync=off"]),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_port(addr, port, timeout=60)
-        yield f"postgresql+psycopg://assay@{addr}:{port}/postgres"
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        shutil.rmtree(base, ignore_errors=True)
+__all__ = ["pg_url"]  # the fixture, imported for pytest
 
 
 def test_scan_stored_in_postgresql(pg_url: str) -> None:

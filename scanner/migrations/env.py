@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import scanner.server.tables  # noqa: F401  (the team server's tables, same metadata)
 from scanner.store import metadata
 
 config = context.config

@@ -1,0 +1,224 @@
+"""CLI of the team server: `assay serve`, `assay worker` and `assay server ...` administration."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scanner.cli import DbOpt, err, fail, out
+
+server_app = typer.Typer(
+    help="Administer the team server's database: users, units, schedules, tokens.",
+    no_args_is_help=True,
+)
+
+BrokerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--broker",
+        envvar="ASSAY_BROKER",
+        help="Celery broker URL (e.g. redis://127.0.0.1:6379/0); without it, jobs run in the "
+        "server itself.",
+    ),
+]
+
+
+def _db_url(db: str | None) -> str:
+    from scanner.store import default_url
+
+    return db or os.environ.get("ASSAY_DB") or default_url()
+
+
+def _sdb(db: str | None):  # type: ignore[no-untyped-def]
+    import scanner.server.tables  # noqa: F401  (registers the server tables before migrating)
+    from scanner.server.service import ServerDB
+    from scanner.store import Store, StoreError
+
+    try:
+        return ServerDB(Store(_db_url(db)))
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+
+
+def serve(
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    broker: BrokerOpt = None,
+    tick: Annotated[float, typer.Option(help="Seconds between schedule checks.")] = 30.0,
+    certfile: Annotated[
+        Path | None, typer.Option(help="TLS certificate (PEM) to serve HTTPS.")
+    ] = None,
+    keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    insecure_cookies: Annotated[
+        bool,
+        typer.Option(help="Send the session cookie without Secure (plain HTTP on loopback only)."),
+    ] = False,
+) -> None:
+    """Run the team server: API (OpenAPI at /api/docs), dashboard and scheduler."""
+    import uvicorn
+
+    import scanner.server.tables  # noqa: F401
+    from scanner.server.app import ServerConfig, create_app
+    from scanner.store import StoreError
+
+    if (certfile is None) != (keyfile is None):
+        raise fail("--certfile and --keyfile go together")
+    if certfile is None and not insecure_cookies:
+        err.print(
+            "assay: note: serving plain HTTP; browsers send the Secure session cookie only to "
+            "localhost over HTTP. Use --certfile/--keyfile for anything else.",
+            markup=False,
+        )
+    try:
+        application = create_app(
+            ServerConfig(
+                db_url=_db_url(db),
+                broker_url=broker,
+                tick=tick,
+                secure_cookies=not insecure_cookies,
+            )
+        )
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        ssl_certfile=str(certfile) if certfile else None,
+        ssl_keyfile=str(keyfile) if keyfile else None,
+        log_level="info",
+    )
+
+
+def worker(
+    queue: Annotated[
+        list[str], typer.Option("--queue", "-Q", help="Queue(s) to consume, e.g. unit-so-tttt.")
+    ],
+    broker: BrokerOpt = None,
+    db: DbOpt = None,
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once by this worker.")] = 1,
+    visibility_timeout: Annotated[
+        int, typer.Option(help="Seconds before an unacknowledged job is handed to another worker.")
+    ] = 3900,
+) -> None:
+    """Run scan jobs from the server's queue(s) as a Celery worker (a unit's scanner node)."""
+    import scanner.server.tables  # noqa: F401
+    from scanner.server.jobs import make_celery
+
+    if not broker:
+        raise fail("a worker needs --broker (or ASSAY_BROKER)")
+    app = make_celery(broker, _db_url(db), visibility_timeout=visibility_timeout)
+    argv = [
+        "worker",
+        "--queues",
+        ",".join(queue),
+        "--concurrency",
+        str(concurrency),
+        "--pool",
+        "prefork" if concurrency > 1 else "solo",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    app.worker_main(argv)
+
+
+@server_app.command("user-add")
+def user_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, officer or reviewer")],
+    unit: Annotated[list[str] | None, typer.Option(help="Unit this user may see (repeat).")] = None,
+    all_units: Annotated[bool, typer.Option(help="A reviewer of every unit.")] = False,
+    password_env: Annotated[
+        str, typer.Option(help="Environment variable holding the password (never an argument).")
+    ] = "ASSAY_PASSWORD",
+    db: DbOpt = None,
+) -> None:
+    """Create a user; the password is read from an environment variable or stdin."""
+    password = os.environ.get(password_env)
+    if password is None:
+        password = (
+            sys.stdin.readline().rstrip("\n")
+            if not sys.stdin.isatty()
+            else typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        )
+    try:
+        uid = _sdb(db).create_user(username, password, role, unit or [], all_units)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"user {username} ({role}) created with id {uid}")
+
+
+@server_app.command("token")
+def token(username: str, name: str = "cli", db: DbOpt = None) -> None:
+    """Create an API token for a user and print it once."""
+    from sqlalchemy import select
+
+    from scanner.server import tables as t
+
+    sdb = _sdb(db)
+    with sdb.engine.begin() as c:
+        uid = c.execute(select(t.users.c.id).where(t.users.c.username == username)).scalar()
+    if uid is None:
+        raise fail(f"no user {username!r}")
+    out.print(sdb.create_token(int(uid), name))
+
+
+@server_app.command("unit-add")
+def unit_add(
+    inventory: Path,
+    unit: Annotated[str, typer.Option(help="The unit id inside the inventory.")],
+    queue: Annotated[
+        str | None, typer.Option(help="Celery queue of the unit's scanner node.")
+    ] = None,
+    policy: Annotated[str | None, typer.Option(help="Policy pack id.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Register (or update) a unit from an inventory file."""
+    from scanner.inventory import InventoryError
+
+    try:
+        text = inventory.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"{inventory}: {exc.strerror or exc}") from None
+    try:
+        _sdb(db).add_unit(text, unit, str(inventory), queue, policy)
+    except (InventoryError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    out.print(f"unit {unit} registered{f' on queue {queue}' if queue else ''}")
+
+
+@server_app.command("schedule-add")
+def schedule_add(
+    unit: str,
+    cron: Annotated[
+        str, typer.Option(help="Cron expression, e.g. '0 2 * * 1' (Mondays 02:00 UTC).")
+    ],
+    policy: Annotated[str | None, typer.Option(help="Policy pack id.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Add a schedule for a unit (times are UTC)."""
+    from scanner.server.security import Principal, Role
+
+    root = Principal(0, "cli", Role.ADMIN, frozenset())
+    sdb = _sdb(db)
+    try:
+        sid = sdb.add_schedule(root, unit, cron, policy)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:
+        raise fail(str(exc)) from None
+    out.print(f"schedule {sid} for {unit}: {cron}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(worker)
+    app.add_typer(server_app, name="server")

@@ -1,0 +1,218 @@
+"""Running a unit's scan job: in the server's own threads (embedded) or on a Celery worker.
+
+A job is one scan of one unit. `run_job` is the whole of it and is the same in both modes:
+it loads the unit's inventory from the database, starts (or, on a retry, resumes) the scan,
+records the findings lifecycle and sends the notifications. Because the store writes each
+finished target once (unique per scan and target) and a retried job resumes the scan it
+started, a worker killed mid-scan loses nothing and counts nothing twice.
+
+Celery (`make_celery`): JSON serialisation only, late acknowledgement with redelivery when a
+worker dies, a hard and a soft time limit per job, bounded retries. One queue per unit
+(`unit-<id>` by default, or the unit's configured queue), so a scanner node placed inside a
+unit's network consumes only that unit's jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from scanner.inventory import parse_inventory
+from scanner.model import Severity
+from scanner.plugins import load_registry
+from scanner.runner import Runner, ScanOptions, new_scan_id
+from scanner.server import tables as t
+from scanner.server.service import ServerDB, score_outcomes
+from scanner.store import Store
+
+LOG = logging.getLogger(__name__)
+
+JOB_SOFT_LIMIT = 3300  # seconds
+JOB_HARD_LIMIT = 3600
+JOB_RETRIES = 3
+WEBHOOK_TIMEOUT = 5.0
+
+
+def queue_for(unit: dict[str, Any]) -> str:
+    return unit.get("queue") or f"unit-{unit['id']}"
+
+
+def run_job(db_url: str, job_id: str, nmap_path: str | None = None) -> dict[str, Any]:
+    """Run (or resume) one job to its end; returns the job row. Never raises for scan faults."""
+    store = Store(db_url)
+    try:
+        sdb = ServerDB(store)
+        job = sdb.job(job_id)
+        if job["state"] in ("complete", "failed"):
+            return job
+        unit = sdb.unit_row(job["unit"])
+        try:
+            inv = parse_inventory(unit["inventory_text"], f"unit {unit['id']} inventory")
+        except Exception as exc:  # a stored inventory that no longer parses: the job fails
+            sdb.finish_job(job_id, "failed", str(exc))
+            return sdb.job(job_id)
+        previous = sdb.unit_scans(unit["id"], 1)
+        prev_scores = (
+            score_outcomes(o for o in store.outcomes(previous[0]["id"]) if o.unit == unit["id"])
+            if previous
+            else None
+        )
+        registry = load_registry()
+        options = ScanOptions(
+            active=bool(job["options"].get("active")),
+            units=[unit["id"]],
+            nmap_path=nmap_path,
+        )
+        runner = Runner(
+            registry,
+            store,
+            inv,
+            inventory_text=unit["inventory_text"],
+            inventory_name=f"unit {unit['id']}",
+            options=options,
+        )
+        scan_id = job["scan_id"] or new_scan_id()
+        resuming = job["scan_id"] is not None
+        sdb.start_job(job_id, scan_id)
+        try:
+            if resuming:
+                summary = asyncio.run(runner.resume(scan_id))
+            else:
+                summary = asyncio.run(runner.run(scan_id))
+        except Exception as exc:
+            LOG.exception("job %s: scan of unit %s failed", job_id, unit["id"])
+            sdb.finish_job(job_id, "failed", f"{type(exc).__name__}: {exc}")
+            return sdb.job(job_id)
+        if summary.state != "complete":
+            sdb.finish_job(job_id, "failed", f"scan {scan_id} ended {summary.state}")
+            return sdb.job(job_id)
+        counts = sdb.record_findings(unit["id"], scan_id)
+        sdb.finish_job(job_id, "complete")
+        scores = score_outcomes(o for o in store.outcomes(scan_id) if o.unit == unit["id"])
+        _notify(sdb, unit["id"], scan_id, prev_scores, scores, counts)
+        return sdb.job(job_id)
+    finally:
+        store.close()
+
+
+def _notify(
+    sdb: ServerDB,
+    unit_id: str,
+    scan_id: str,
+    before: Any,
+    after: Any,
+    counts: dict[str, int],
+) -> None:
+    """POST to the unit's webhooks when its score drops or a new high/critical finding opens."""
+    urls = sdb.webhooks_for(unit_id)
+    if not urls:
+        return
+    reasons: list[str] = []
+    if (
+        before is not None
+        and before.pass_rate is not None
+        and after.pass_rate is not None
+        and after.pass_rate < before.pass_rate
+    ):
+        reasons.append(f"pass rate dropped from {before.pass_rate} to {after.pass_rate}")
+    with sdb.engine.begin() as c:
+        severe = list(
+            c.execute(
+                select(t.findings.c.check_id, t.findings.c.target_key, t.findings.c.severity).where(
+                    t.findings.c.unit == unit_id,
+                    t.findings.c.first_scan == scan_id,
+                    t.findings.c.severity.in_([Severity.HIGH.value, Severity.CRITICAL.value]),
+                )
+            ).mappings()
+        )
+    if severe:
+        reasons.append(f"{len(severe)} new high or critical finding(s)")
+    if not reasons:
+        return
+    body = {
+        "event": "assessment.alert",
+        "unit": unit_id,
+        "scan": scan_id,
+        "reasons": reasons,
+        "scores": after.as_dict(),
+        "previous": before.as_dict() if before is not None else None,
+        "findings": counts,
+        "new_severe": [dict(r) for r in severe],
+    }
+    for url in urls:
+        try:
+            httpx.post(url, json=body, timeout=WEBHOOK_TIMEOUT, trust_env=False)
+        except httpx.HTTPError as exc:
+            LOG.warning("webhook %s for unit %s failed: %s", url, unit_id, exc)
+
+
+class EmbeddedExecutor:
+    """Runs jobs in the server process, a bounded number at a time."""
+
+    def __init__(self, db_url: str, workers: int = 2, nmap_path: str | None = None) -> None:
+        self.db_url = db_url
+        self.nmap_path = nmap_path
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="assay-job")
+        self.futures: dict[str, Future[dict[str, Any]]] = {}
+
+    def submit(self, job_id: str, unit: dict[str, Any]) -> None:
+        self.futures[job_id] = self._pool.submit(run_job, self.db_url, job_id, self.nmap_path)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class CeleryExecutor:
+    """Sends jobs to the unit's Celery queue."""
+
+    def __init__(self, broker_url: str, db_url: str) -> None:
+        self.app = make_celery(broker_url, db_url)
+
+    def submit(self, job_id: str, unit: dict[str, Any]) -> None:
+        self.app.send_task("assay.scan_unit", args=[job_id], queue=queue_for(unit))
+
+    def shutdown(self) -> None:
+        pass
+
+
+Executor = EmbeddedExecutor | CeleryExecutor
+Dispatch = Callable[[str, dict[str, Any]], None]
+
+
+def make_celery(broker_url: str, db_url: str, visibility_timeout: int = 3900) -> Any:
+    """The Celery application of the server and of `assay worker` (same configuration)."""
+    from celery import Celery
+
+    app = Celery("assay", broker=broker_url)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=JOB_HARD_LIMIT,
+        task_soft_time_limit=JOB_SOFT_LIMIT,
+        broker_connection_retry_on_startup=True,
+        # must exceed the longest job, or Redis hands a running job to a second worker
+        broker_transport_options={"visibility_timeout": visibility_timeout},
+        worker_hijack_root_logger=False,
+    )
+
+    @app.task(name="assay.scan_unit", bind=True, max_retries=JOB_RETRIES)  # type: ignore[untyped-decorator]
+    def scan_unit(self: Any, job_id: str) -> str:
+        try:
+            job = run_job(db_url, job_id)
+        except Exception as exc:  # the database was unreachable: try again later
+            raise self.retry(exc=exc, countdown=5) from exc
+        return str(job["state"])
+
+    return app
