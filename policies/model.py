@@ -262,6 +262,16 @@ class Pack(_Strict):
 
 def json_schema() -> dict[str, Any]:
     schema = Pack.model_json_schema(by_alias=True)
+    # a check may be named by its id alone (`- net.telnet.present`): publish both forms
+    ref = schema["$defs"]["CheckRef"]
+    ref["properties"]["id"]["pattern"] = _CHECK_ID.pattern
+    schema["$defs"]["CheckRef"] = {
+        "anyOf": [
+            {"type": "string", "pattern": _CHECK_ID.pattern, "description": "the check id"},
+            ref,
+        ],
+        "title": "CheckRef",
+    }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://assay.invalid/schema/policy-1.json"
     schema["title"] = "Assay policy pack"
