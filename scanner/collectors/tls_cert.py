@@ -110,6 +110,8 @@ def _why(exc: BaseException) -> str:
         text = str(reason).lower().replace("_", " ")
         if "excessive message size" in text:
             return "the certificate message exceeds OpenSSL's 100 KiB limit"
+        if "asn1" in text or "bad certificate" in text or "decode" in text:
+            return f"the server's certificates cannot be decoded (OpenSSL: {reason})"
         return f"TLS error: {reason}"
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
         return "the server reset the connection during the handshake"
@@ -128,10 +130,13 @@ async def read_chain(ep: TlsEndpoint, timeout: float) -> tuple[list[bytes], str,
                 server_hostname=ep.server_name,
                 ssl_handshake_timeout=timeout,
             )
-        except TimeoutError:
-            raise TlsCertError(
-                f"tls {ep.label}: no complete TLS handshake within {timeout:g}s"
-            ) from None
+        except (TimeoutError, ConnectionAbortedError) as exc:
+            # asyncio reports its handshake deadline as ConnectionAbortedError
+            if isinstance(exc, TimeoutError) or "longer than" in str(exc):
+                raise TlsCertError(
+                    f"tls {ep.label}: no complete TLS handshake within {timeout:g}s"
+                ) from None
+            raise TlsCertError(f"tls {ep.label}: {_why(exc)}") from None
         except (ssl.SSLError, OSError, EOFError, asyncio.IncompleteReadError) as exc:
             if isinstance(exc, ssl.SSLEOFError | EOFError | asyncio.IncompleteReadError) or (
                 "eof" in str(exc).lower()
