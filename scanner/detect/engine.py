@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from scanner.detect.rules import RULES, Rule
 
-CHUNK_CHARS = 64 * 1024
+CHUNK_CHARS = 8 * 1024
 
 
 @dataclass(frozen=True)
