@@ -312,8 +312,17 @@ def unit_view(u: UnitDoc, doc: Assessment) -> UnitView:
 
 def context(doc: Assessment) -> dict[str, Any]:
     """Everything a template needs. The document is masked here, once, for every format."""
+    from reports.diff import score_delta
+    from reports.i18n import gettext
+    from reports.plan import build_plan
+
     doc = masked(doc)
     return {
+        "_": gettext,
+        "plan": build_plan(doc),
+        "pct": pct,
+        "iso_utc": iso_utc,
+        "score_delta": score_delta,
         "doc": doc,
         "units": [unit_view(u, doc) for u in doc.units],
         "started": iso_utc(doc.started_at),

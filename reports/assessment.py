@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from policies.result import PolicyScores
+from reports.diff import DiffDoc
 from scanner.model import Outcome, Reference, Remediation, ServiceInfo, Severity, Status, TargetKind
 
 SCHEMA_VERSION: Literal["1.0"] = "1.0"
@@ -159,6 +160,8 @@ class Assessment(_Doc):
     outcomes: list[OutcomeDoc]
     broken_plugins: list[BrokenPluginDoc] = Field(default_factory=list)
     active_probes: list[str] = Field(default_factory=list)
+    # comparison with the previous scan of the same units (reports/diff.py); None: first scan
+    diff: DiffDoc | None = None
     # scores under the chosen policy packs, with waivers (policies/scoring.py); None: no --policy
     policies: PolicyScores | None = None
 

@@ -77,22 +77,9 @@ def _store(db: str | None) -> Any:
 
 
 def _write_reports(store: Any, scan_id: str, out_dir: Path, formats: list[str]) -> list[Path]:
-    from reports.build import build_assessment
-    from scanner.plugins import load_registry
+    from scanner.cli_reports import write_reports  # with the diff against the previous scan
 
-    reg = load_registry()
-    assessment = build_assessment(store, scan_id)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise fail(f"cannot create report directory {out_dir}: {exc.strerror}") from None
-    written = []
-    for fmt in formats:
-        reporter = reg.reporters.get(fmt)
-        if reporter is None:
-            raise fail(f"report format {fmt!r} is not installed")
-        written.append(reporter.write(assessment, out_dir))
-    return written
+    return write_reports(store, scan_id, out_dir, formats)
 
 
 class _Progress:
@@ -431,6 +418,15 @@ def demo(
 def version() -> None:
     """Print Assay's version."""
     out.print(f"assay {__version__}")
+
+
+def _register_report_commands() -> None:
+    from scanner import cli_reports  # report (with --lang, --sign), diff, verify, keygen
+
+    cli_reports.register(app)
+
+
+_register_report_commands()
 
 
 def _register_policy_commands() -> None:
