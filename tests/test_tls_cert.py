@@ -8,6 +8,11 @@ certificate without its intermediate, one ending in 10 days, and one for another
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+import ssl
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +33,7 @@ from scanner.inventory import InventoryError, parse_inventory
 from scanner.model import Result, ServiceInfo, Status, Target, TargetKind
 from scanner.plugins import Check, CollectContext, FactsView
 from tests.helpers import evaluate, guard_for, pick_loopback, statuses
+from tests.servers_redis import ScriptedServer
 from tests.servers_tls import HAVE_TLS_SERVERS, TlsSites, openssl_server, tls_sites
 from tests.tls_pki import TestCA
 
@@ -52,8 +58,6 @@ def target(address: str, port: int, names: tuple[str, ...] = (), name: str = "ht
 
 
 def scan(t: Target, trust: tuple[Path, ...] = ()) -> FactsView:
-    import asyncio
-
     assert t.address
     ctx = CollectContext(scope=guard_for(t.address), probe_timeout=5.0, tls_trust=trust)
     facts = asyncio.run(COLLECTOR.collect(t, ctx))
@@ -292,3 +296,41 @@ def test_applies_only_to_tls_services() -> None:
     assert COLLECTOR.applies(target("10.0.0.5", 443, name=""))
     assert COLLECTOR.applies(target("10.0.0.5", 25, name="smtp"))
     assert not COLLECTOR.applies(target("10.0.0.5", 6379, name="redis"))
+
+
+# -- STARTTLS ---------------------------------------------------------------------------------
+
+
+def _smtp_starttls(context: ssl.SSLContext):  # type: ignore[no-untyped-def]
+    """An SMTP greeting, EHLO with STARTTLS, then a real TLS server handshake (stdlib ssl)."""
+
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(b"220 mail.so-tttt.example ESMTP\r\n")
+        f = conn.makefile("rb")
+        if not f.readline().upper().startswith(b"EHLO"):
+            return
+        conn.sendall(b"250-mail.so-tttt.example\r\n250-SIZE 10240000\r\n250 STARTTLS\r\n")
+        if not f.readline().upper().startswith(b"STARTTLS"):
+            return
+        conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.settimeout(2)
+            with contextlib.suppress(OSError):
+                tls.recv(1)
+
+    return handler
+
+
+def test_starttls_smtp(lab: Lab, tmp_path: Path) -> None:
+    addr = pick_loopback()
+    issued = lab.ca.issue(ips=(addr,))
+    crt, key = issued.write(tmp_path, "smtp")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(crt, key)
+    with ScriptedServer(addr, _smtp_starttls(context)) as srv:
+        view = scan(target(addr, srv.port, name="smtp"), (lab.root,))
+    f = facts_of(view)
+    assert f.starttls == "smtp" and "STARTTLS smtp" in f.endpoint
+    assert f.received == 2 and f.trust.status == "trusted"
+    for check in (Expired(), WeakKey(), Sha1Signature(), NameMismatch(), Untrusted()):
+        assert statuses(check, view) == PASS, check.meta.id
