@@ -1,0 +1,171 @@
+"""One probe: a connection, one ClientHello, and the server's answer read within bounds.
+
+A probe never raises for what the server does: refusing (an alert, a closed connection),
+staying silent, or sending garbage all become an `Answer` whose `kind` says which, so that an
+enumeration can tell "not supported" from "could not be assessed". Bytes read per probe are
+capped, and the whole exchange (connect, any STARTTLS preamble, answer) has one deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Literal
+
+from scanner.tlsprobe.endpoint import TlsEndpoint, TlsProbeError, open_plain
+from scanner.tlsprobe.hello import HelloSpec, client_hello
+from scanner.tlsprobe.suites import TLS13, suite
+from scanner.tlsprobe.wire import (
+    CT_ALERT,
+    CT_HANDSHAKE,
+    HS_CERTIFICATE,
+    HS_SERVER_HELLO,
+    HS_SERVER_HELLO_DONE,
+    HS_SERVER_KEY_EXCHANGE,
+    Alert,
+    HandshakeBuffer,
+    KeyExchange,
+    ServerHello,
+    TlsParseError,
+    parse_alert,
+    parse_certificates,
+    parse_dh_params,
+    parse_ecdh_params,
+    parse_record_header,
+    parse_server_hello,
+)
+
+MAX_BYTES_PER_PROBE = 256 * 1024
+
+Kind = Literal["hello", "hrr", "alert", "closed", "timeout", "error"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    kind: Kind
+    hello: ServerHello | None = None
+    alert: Alert | None = None
+    certificates: tuple[bytes, ...] = ()
+    kex: KeyExchange | None = None
+    reason: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.hello is not None
+
+    def accepted_as(self, version: int) -> bool:
+        return self.hello is not None and self.hello.version == version
+
+    @property
+    def rejected(self) -> bool:
+        """The server answered and said no (as opposed to: could not be assessed)."""
+        return self.kind in ("alert", "closed")
+
+    def describe(self) -> str:
+        if self.hello is not None:
+            return "HelloRetryRequest" if self.kind == "hrr" else "ServerHello"
+        if self.alert is not None:
+            return f"alert {self.alert.name}"
+        return self.reason or self.kind
+
+
+class _Reader:
+    def __init__(self, reader: asyncio.StreamReader, limit: int) -> None:
+        self.reader, self.left = reader, limit
+
+    async def record(self) -> tuple[int, bytes] | None:
+        """(content type, fragment), or None when the server closed between records."""
+        try:
+            hdr = await self.reader.readexactly(5)
+        except asyncio.IncompleteReadError as exc:
+            if not exc.partial:
+                return None
+            hdr = exc.partial
+        header = parse_record_header(hdr)
+        self.left -= 5 + header.length
+        if self.left < 0:
+            raise TlsParseError(f"server sent more than {MAX_BYTES_PER_PROBE} bytes")
+        try:
+            body = await self.reader.readexactly(header.length)
+        except asyncio.IncompleteReadError as exc:
+            raise TlsParseError(
+                f"connection closed inside a record ({len(exc.partial)} of {header.length} bytes)"
+            ) from None
+        return header.content_type, body
+
+
+def _key_exchange(hello: ServerHello, body: bytes) -> KeyExchange | None:
+    s = suite(hello.cipher)
+    if s is None:
+        return None
+    if s.kex in ("DHE", "DHE_PSK"):
+        return parse_dh_params(body)
+    if s.kex in ("ECDHE", "ECDHE_PSK"):
+        return parse_ecdh_params(body)
+    return None
+
+
+async def _exchange(reader: asyncio.StreamReader, spec: HelloSpec, read_kex: bool) -> Answer:
+    rd = _Reader(reader, MAX_BYTES_PER_PROBE)
+    buf = HandshakeBuffer()
+    hello: ServerHello | None = None
+    certs: tuple[bytes, ...] = ()
+    kex: KeyExchange | None = None
+    while True:
+        rec = await rd.record()
+        if rec is None:
+            if hello is not None:
+                return Answer("hello", hello, None, certs, kex, "closed after ServerHello")
+            return Answer("closed", reason="connection closed without an answer")
+        ctype, body = rec
+        if ctype == CT_ALERT:
+            alert = parse_alert(body)
+            if hello is not None:  # e.g. a failed key exchange after the ServerHello
+                return Answer("hello", hello, alert, certs, kex)
+            return Answer("alert", alert=alert, reason=alert.name)
+        if ctype != CT_HANDSHAKE:
+            if hello is not None:
+                return Answer("hello", hello, None, certs, kex)
+            raise TlsParseError(f"record of type {ctype} before the ServerHello")
+        for mtype, msg in buf.feed(body):
+            if hello is None:
+                if mtype != HS_SERVER_HELLO:
+                    raise TlsParseError(f"handshake message {mtype} before the ServerHello")
+                hello = parse_server_hello(msg)
+                if hello.is_hrr:
+                    return Answer("hrr", hello)
+                if hello.version == TLS13 or not read_kex:
+                    return Answer("hello", hello)
+                continue
+            if mtype == HS_CERTIFICATE:
+                certs = tuple(parse_certificates(msg))
+            elif mtype == HS_SERVER_KEY_EXCHANGE:
+                kex = _key_exchange(hello, msg)
+            elif mtype == HS_SERVER_HELLO_DONE:
+                return Answer("hello", hello, None, certs, kex)
+
+
+async def probe(ep: TlsEndpoint, spec: HelloSpec, timeout: float, read_kex: bool = False) -> Answer:
+    """Send one ClientHello to `ep` and classify the answer (see the module docstring)."""
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await open_plain(ep, timeout)
+            try:
+                writer.write(client_hello(spec))
+                await writer.drain()
+                return await _exchange(reader, spec, read_kex)
+            finally:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.wait_closed(), 1.0)
+    except TimeoutError:
+        return Answer("timeout", reason=f"no answer to a ClientHello within {timeout:g}s")
+    except TlsParseError as exc:
+        return Answer("error", reason=f"malformed answer: {exc}")
+    except (ConnectionResetError, BrokenPipeError):
+        return Answer("closed", reason="connection reset")
+    except TlsProbeError as exc:
+        return Answer("error", reason=str(exc))
+    except OSError as exc:
+        return Answer("error", reason=f"socket error: {exc.strerror or exc}")

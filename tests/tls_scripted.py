@@ -1,0 +1,146 @@
+"""Scripted TLS servers for faults a real server cannot produce (tests only).
+
+`ScriptedTls` accepts connections on its own loopback address and answers each ClientHello
+with whatever its handler returns: a crafted ServerHello for suites Debian's OpenSSL no longer
+has (RC4, 3DES, export), or hostile bytes (a megabyte of garbage, a truncated or malformed
+ServerHello, silence, an immediate close). Every socket has a timeout; the server stops when
+the context exits.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+from tests.helpers import free_port, pick_loopback
+
+
+@dataclass(frozen=True)
+class ParsedHello:
+    version: int  # legacy client_version
+    suites: tuple[int, ...]
+    tls13: bool  # supported_versions offers TLS 1.3
+
+
+def parse_client_hello(record: bytes) -> ParsedHello | None:
+    """Just enough ClientHello parsing for the scripted servers (trusts Assay's own hellos)."""
+    if len(record) < 9 or record[0] != 22:
+        return None
+    body = record[9:]
+    version = struct.unpack(">H", body[:2])[0]
+    pos = 34
+    pos += 1 + body[pos]
+    n = struct.unpack(">H", body[pos : pos + 2])[0]
+    suites = tuple(struct.unpack(f">{n // 2}H", body[pos + 2 : pos + 2 + n]))
+    pos += 2 + n
+    pos += 1 + body[pos]
+    tls13 = False
+    if pos + 2 <= len(body):
+        end = pos + 2 + struct.unpack(">H", body[pos : pos + 2])[0]
+        pos += 2
+        while pos + 4 <= end:
+            etype, elen = struct.unpack(">HH", body[pos : pos + 4])
+            if etype == 43:
+                tls13 = b"\x03\x04" in body[pos + 4 : pos + 4 + elen]
+            pos += 4 + elen
+    return ParsedHello(version, suites, tls13)
+
+
+def record(ctype: int, payload: bytes, version: int = 0x0303) -> bytes:
+    return struct.pack(">BHH", ctype, version, len(payload)) + payload
+
+
+def handshake(mtype: int, body: bytes) -> bytes:
+    return bytes([mtype]) + len(body).to_bytes(3, "big") + body
+
+
+def server_hello(version: int, suite: int, extensions: bytes = b"") -> bytes:
+    body = struct.pack(">H", version) + b"\x11" * 32 + b"\x00" + struct.pack(">HB", suite, 0)
+    body += struct.pack(">H", len(extensions)) + extensions
+    return handshake(2, body)
+
+
+ALERT_HANDSHAKE_FAILURE = record(21, b"\x02\x28")
+ALERT_PROTOCOL_VERSION = record(21, b"\x02\x46")
+
+
+Handler = Callable[[bytes], bytes | None]  # None: stay silent until the client gives up
+
+
+def legacy_server(
+    accepts: tuple[int, ...], versions: tuple[int, ...] = (0x0301, 0x0303)
+) -> Handler:
+    """An old server: TLS 1.0-1.2, picks the first suite of `accepts` that the client offers."""
+
+    def handle(data: bytes) -> bytes | None:
+        hello = parse_client_hello(data)
+        if hello is None:
+            return b""
+        if hello.version not in versions:
+            return ALERT_PROTOCOL_VERSION
+        for s in accepts:
+            if s in hello.suites:
+                renego = b"\xff\x01\x00\x01\x00"
+                msgs = server_hello(hello.version, s, renego) + handshake(14, b"")
+                return record(22, msgs, hello.version)
+        return ALERT_HANDSHAKE_FAILURE
+
+    return handle
+
+
+class ScriptedTls:
+    def __init__(self, handler: Handler, address: str | None = None) -> None:
+        self.handler = handler
+        self.address = address or pick_loopback()
+        self.port = free_port(self.address)
+        self._stop = threading.Event()
+        self._sock = socket.socket()
+        self.connections = 0
+
+    def __enter__(self) -> ScriptedTls:
+        self._sock.bind((self.address, self.port))
+        self._sock.listen(64)
+        self._sock.settimeout(0.2)
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                data = conn.recv(5)
+                if len(data) == 5:
+                    need = int.from_bytes(data[3:5], "big")
+                    while len(data) < 5 + need:
+                        chunk = conn.recv(5 + need - len(data))
+                        if not chunk:
+                            break
+                        data += chunk
+                reply = self.handler(data)
+                if reply is None:
+                    self._stop.wait(15)
+                    return
+                conn.sendall(reply)
+                conn.shutdown(socket.SHUT_WR)
+                self._stop.wait(0.5)
+            except OSError:
+                return
