@@ -92,12 +92,8 @@ def _read_client_hello(conn: socket.socket) -> bytes:
 
 
 def _offered_suite(hello: bytes) -> int:
-    """The first TLS 1.2 suite the ClientHello offers (its record body is given)."""
-    p = 4 + 2 + 32
-    p += 1 + hello[p]
-    n = struct.unpack(">H", hello[p : p + 2])[0]
-    suites = [struct.unpack(">H", hello[p + 2 + i : p + 4 + i])[0] for i in range(0, n, 2)]
-    return next(s for s in suites if s >> 8 == 0xC0 and s != 0xC0FF)
+    """The first ECDHE-style TLS 1.2 suite the ClientHello offers (its record body is given)."""
+    return next(s for s in _suites(hello) if s >> 8 == 0xC0 and s != 0xC0FF)
 
 
 def server_hello(suite: int) -> bytes:
@@ -192,6 +188,61 @@ def test_out_of_scope_is_refused_before_connecting() -> None:
     ctx = CollectContext(scope=guard_for("127.77.0.2"), probe_timeout=TIMEOUT)
     with pytest.raises(Exception, match=r"127\.77\.0\.1"):
         asyncio.run(COLLECTOR.collect(t, ctx))
+
+
+def _suites(hello: bytes) -> list[int]:
+    p = 4 + 2 + 32
+    p += 1 + hello[p]
+    n = struct.unpack(">H", hello[p : p + 2])[0]
+    return [struct.unpack(">H", hello[p + 2 + i : p + 4 + i])[0] for i in range(0, n, 2)]
+
+
+def rc4_only(certs: list[bytes]):  # type: ignore[no-untyped-def]
+    """An old appliance that speaks only TLS_RSA_WITH_RC4_128_SHA (0x0005).
+
+    Debian's OpenSSL has no RC4, so no real server on this machine can be configured so; the
+    script refuses any hello without RC4 with a handshake_failure alert, as such a box does.
+    """
+
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        hello = _read_client_hello(conn)
+        if not hello:
+            return
+        if 0x0005 not in _suites(hello):
+            conn.sendall(b"\x15\x03\x03\x00\x02\x02\x28")  # fatal handshake_failure
+            return
+        done = b"\x0e\x00\x00\x00"  # ServerHelloDone
+        conn.sendall(_records(server_hello(0x0005) + certificate_message(certs) + done))
+        silent(conn, stop)
+
+    return handler
+
+
+def test_chain_of_a_server_local_openssl_cannot_talk_to() -> None:
+    """The prober reads the chain when OpenSSL shares no suite with the server."""
+    addr = pick_loopback()
+    ca = TestCA()
+    issued = ca.issue(ips=(addr,), key="rsa2048")
+    ders = [issued.cert.public_bytes(_der()), ca.intermediate.public_bytes(_der())]
+    with ScriptedServer(addr, rc4_only(ders)) as srv:
+        facts = run(target(addr, srv.port))
+    assert facts.received == 2 and facts.certificates[0].key_type == "RSA"
+    assert facts.protocol == "TLSv1.2" and facts.cipher == "TLS_RSA_WITH_RC4_128_SHA"
+    view = FactsView(target(addr, srv.port), {COLLECTOR.id: facts})
+    assert statuses(NameMismatch(), view) == {Status.PASS}
+    assert statuses(ChainIncomplete(), view) == {Status.PASS}
+
+
+def test_no_shared_suite_with_anyone_is_a_clear_error() -> None:
+    def refuse(conn: socket.socket, stop: threading.Event) -> None:
+        if _read_client_hello(conn):
+            conn.sendall(b"\x15\x03\x03\x00\x02\x02\x28")
+
+    with ScriptedServer(pick_loopback(), refuse) as srv, pytest.raises(TlsCertError) as err:
+        run(target(srv.address, srv.port))
+    msg = str(err.value)
+    assert f"tls {srv.address}:{srv.port}: no handshake reached the certificate" in msg
+    assert "OpenSSL:" in msg and "TLSv1.2 hello: alert" in msg
 
 
 # -- corrupt certificates inside a readable chain ---------------------------------------------

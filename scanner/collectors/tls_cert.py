@@ -4,7 +4,10 @@ The handshake is stdlib `ssl` with verification switched off, run with asyncio `
 over the connection `scanner.tlsprobe.open_plain` returns (so STARTTLS services work the
 same way): Assay wants the chain exactly as sent, including an expired, self-signed or
 incomplete one. TLS 1.0 and security level 0 are allowed so that a weak server still yields
-its chain; the cipher and protocol judgement belongs to the ClientHello prober.
+its chain; the cipher and protocol judgement belongs to the ClientHello prober. When even
+that handshake fails for want of a shared protocol or suite (a server offering only SSL 3.0,
+RC4, 3DES or export suites, which this OpenSSL build lacks), Assay's own ClientHello prober
+offers everything and reads the chain from the cleartext Certificate message of TLS <= 1.2.
 
 The chain comes from `SSLObject`'s unverified chain (public from Python 3.13, a private method
 on the `_ssl` object before that). Every cost is bounded: the connect, the preamble and the
@@ -40,6 +43,9 @@ from scanner.tlscert import (
     verify_trust,
 )
 from scanner.tlsprobe.endpoint import TlsEndpoint, TlsProbeError, open_plain, tls_endpoint
+from scanner.tlsprobe.hello import HelloSpec
+from scanner.tlsprobe.probe import probe
+from scanner.tlsprobe.suites import SSL3, TLS12, VERSION_NAMES, candidates, suite
 
 MAX_CHAIN_BYTES = 256 * 1024  # DER bytes of the chain kept (OpenSSL refuses >100 KiB anyway)
 CIPHERS = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"
@@ -120,6 +126,48 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+# OpenSSL's words for "we share no protocol or suite": a server the local library cannot
+# talk to (SSLv3 only, RC4/3DES/export only) still shows its chain to Assay's own prober.
+_NEGOTIATION = (
+    "handshake failure",
+    "no shared cipher",
+    "no ciphers available",
+    "no protocols available",
+    "unsupported protocol",
+    "wrong version number",
+    "protocol version",
+    "insufficient security",
+    "unsafe legacy renegotiation",
+    "dh key too small",
+)
+
+
+def _negotiation_failed(exc: ssl.SSLError) -> bool:
+    text = f"{exc.reason or ''} {exc}".lower().replace("_", " ")
+    return any(n in text for n in _NEGOTIATION)
+
+
+async def raw_chain(ep: TlsEndpoint, timeout: float, why: str) -> tuple[list[bytes], str, str]:
+    """The chain from Assay's own ClientHello (TLS 1.2 down to SSL 3.0, every suite offered).
+
+    Certificates travel in cleartext before TLS 1.3, so the prober reads them from the
+    Certificate message without completing a handshake the local OpenSSL could not do.
+    """
+    reasons = [f"OpenSSL: {why}"]
+    for version in (TLS12, SSL3):
+        spec = HelloSpec(version, tuple(candidates(version)), ep.server_name)
+        answer = await probe(ep, spec, timeout, read_kex=True)
+        if answer.hello is not None and answer.certificates:
+            found = suite(answer.hello.cipher)
+            name = found.iana if found else f"0x{answer.hello.cipher:04X}"
+            proto = VERSION_NAMES.get(answer.hello.version, f"0x{answer.hello.version:04X}")
+            return list(answer.certificates), proto, name
+        reasons.append(f"{VERSION_NAMES[version]} hello: {answer.describe()}")
+    raise TlsCertError(
+        f"tls {ep.label}: no handshake reached the certificate ({'; '.join(reasons)})"
+    )
+
+
 async def read_chain(ep: TlsEndpoint, timeout: float) -> tuple[list[bytes], str, str]:
     """Handshake with `ep` and return (DER chain, protocol, cipher)."""
     reader, writer = await open_plain(ep, timeout)
@@ -144,6 +192,8 @@ async def read_chain(ep: TlsEndpoint, timeout: float) -> tuple[list[bytes], str,
                 raise TlsCertError(
                     f"tls {ep.label}: the server closed the connection during the handshake"
                 ) from None
+            if isinstance(exc, ssl.SSLError) and _negotiation_failed(exc):
+                return await raw_chain(ep, timeout, _why(exc))
             raise TlsCertError(f"tls {ep.label}: {_why(exc)}") from None
         sslobj = writer.get_extra_info("ssl_object")
         if sslobj is None:
