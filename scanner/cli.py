@@ -429,6 +429,15 @@ def _register_report_commands() -> None:
 _register_report_commands()
 
 
+def _register_server_commands() -> None:
+    from scanner import cli_server  # serve, worker, server user-add/unit-add/schedule-add/token
+
+    cli_server.register(app)
+
+
+_register_server_commands()
+
+
 def _register_policy_commands() -> None:
     from scanner import cli_policies  # policies list/show/validate, rescore, report --policy
 

@@ -32,7 +32,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
 from scanner.inventory import InventoryError
-from scanner.server.jobs import CeleryExecutor, EmbeddedExecutor, Executor
+from scanner.server.jobs import CeleryExecutor, DispatchError, EmbeddedExecutor, Executor
 from scanner.server.security import AccessDenied, Principal, Role
 from scanner.server.service import (
     FINDING_STATES,
@@ -225,7 +225,11 @@ def create_app(config: ServerConfig) -> FastAPI:
     css = (TEMPLATES / "dashboard.css").read_text(encoding="utf-8")
 
     def dispatch(job_id: str, unit: dict[str, Any]) -> None:
-        executor.submit(job_id, unit)
+        try:
+            executor.submit(job_id, unit)
+        except DispatchError as exc:
+            sdb.finish_job(job_id, "failed", str(exc))
+            raise HTTPException(503, str(exc)) from None
 
     async def scheduler() -> None:
         while True:
@@ -234,7 +238,8 @@ def create_app(config: ServerConfig) -> FastAPI:
                     unit = sdb.unit_row(sched["unit"])
                     job_id = sdb.create_job(unit["id"], trigger="schedule", schedule_id=sched["id"])
                     sdb.mark_schedule_ran(sched["id"])
-                    dispatch(job_id, unit)
+                    with contextlib.suppress(HTTPException):  # recorded as a failed job
+                        dispatch(job_id, unit)
                     LOG.info("schedule %s started job %s for %s", sched["id"], job_id, unit["id"])
             except (StoreError, NotFound) as exc:
                 LOG.warning("scheduler: %s", exc)
@@ -359,8 +364,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     def unit_scans(unit_id: str, p: Reader) -> list[dict[str, Any]]:
         sdb.unit(p, unit_id)
         return [
-            {"id": s["id"], "started_at": _iso(s["started_at"])}
-            for s in sdb.unit_scans(unit_id)
+            {"id": s["id"], "started_at": _iso(s["started_at"])} for s in sdb.unit_scans(unit_id)
         ]
 
     @app.get("/api/v1/scans/{scan_id}", tags=["scans"])

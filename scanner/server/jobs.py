@@ -29,7 +29,7 @@ from scanner.plugins import load_registry
 from scanner.runner import Runner, ScanOptions, new_scan_id
 from scanner.server import tables as t
 from scanner.server.service import ServerDB, score_outcomes
-from scanner.store import Store
+from scanner.store import Store, safe_url
 
 LOG = logging.getLogger(__name__)
 
@@ -168,14 +168,31 @@ class EmbeddedExecutor:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+class DispatchError(Exception):
+    """A job could not be handed to its queue (the message names the broker, without secrets)."""
+
+
 class CeleryExecutor:
     """Sends jobs to the unit's Celery queue."""
 
     def __init__(self, broker_url: str, db_url: str) -> None:
         self.app = make_celery(broker_url, db_url)
+        self.broker = safe_url(broker_url)
 
     def submit(self, job_id: str, unit: dict[str, Any]) -> None:
-        self.app.send_task("assay.scan_unit", args=[job_id], queue=queue_for(unit))
+        try:
+            self.app.send_task(
+                "assay.scan_unit",
+                args=[job_id],
+                queue=queue_for(unit),
+                retry=True,
+                retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+            )
+        except Exception as exc:  # kombu raises OperationalError and friends
+            raise DispatchError(
+                f"broker {self.broker} did not take the job for unit {unit['id']}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
 
     def shutdown(self) -> None:
         pass
@@ -202,6 +219,7 @@ def make_celery(broker_url: str, db_url: str, visibility_timeout: int = 3900) ->
         task_time_limit=JOB_HARD_LIMIT,
         task_soft_time_limit=JOB_SOFT_LIMIT,
         broker_connection_retry_on_startup=True,
+        broker_connection_timeout=5,
         # must exceed the longest job, or Redis hands a running job to a second worker
         broker_transport_options={"visibility_timeout": visibility_timeout},
         worker_hijack_root_logger=False,
