@@ -101,18 +101,18 @@ def _entry(
 
 
 def _anchors(doc: Assessment) -> tuple[set[str], list[str]]:
-    """Addresses and store paths the document assessed (a target there was looked at)."""
+    """Addresses and store paths where the document reached a verdict (pass, fail or not
+    applicable): a target missing there was looked for and is gone. An error or not-assessed
+    outcome does not count, so an unreachable host never makes its old findings "fixed"."""
     addresses: set[str] = set()
     stores: list[str] = []
     for o in doc.outcomes:
+        if o.status not in (Status.PASS, Status.FAIL, Status.NOT_APPLICABLE):
+            continue
         if o.target.address:
             addresses.add(o.target.address)
         if o.target.kind.value == "store" and o.target.path:
             stores.append(o.target.path.rstrip("/") + "/")
-    for u in doc.units:
-        for t in u.targets:
-            if t.state == "done" and t.kind.value in ("host", "ssh"):
-                addresses.add(t.key.split(":", 1)[1])
     return addresses, stores
 
 

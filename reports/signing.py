@@ -126,6 +126,9 @@ def _digest(path: Path) -> tuple[str, int]:
 def sign_directory(out_dir: Path, files: list[Path], key_path: Path, scan_id: str) -> Path:
     """Sign `files` (all inside `out_dir`; `assessment.json` must be one of them)."""
     key = load_private_key(key_path)
+    for p in files:
+        if p.parent.resolve() != out_dir.resolve() or not p.is_file():
+            raise SigningError(f"{p}: only files written into {out_dir} can be signed")
     names = sorted({p.name for p in files})
     if CANONICAL not in names:
         raise SigningError(f"{out_dir}: {CANONICAL} must be written to be signed")

@@ -204,3 +204,86 @@ if __name__ == "__main__":
 
 
 __all__ = ["CVE", "FORMULA", "HOST_B", "PERSONAL", "Reference", "export_sample", "rescan"]
+
+
+# -- a store holding three scans of one unit, for the CLI tests ----------------------------------
+STORE_UNIT = "u1"
+STORE_INVENTORY = "units:\n  - {id: u1, name: Unit one, hosts: [{address: 192.0.2.20}]}\n"
+
+
+def stored_scans(db_url: str) -> list[str]:
+    """Three finished scans of 192.0.2.20, a day apart: telnet fails in the first two and is
+    gone in the third; the small-services check fails, passes, then fails again (reopened)."""
+    import hashlib
+
+    from scanner.model import Outcome, fingerprint
+    from scanner.store import Store
+
+    host = Target(kind=TargetKind.HOST, unit=STORE_UNIT, address="192.0.2.20")
+    telnet = Target(
+        kind=TargetKind.SERVICE,
+        unit=STORE_UNIT,
+        address="192.0.2.20",
+        port=23,
+        service=ServiceInfo(name="telnet", method="probed"),
+    )
+    echo = Target(
+        kind=TargetKind.SERVICE,
+        unit=STORE_UNIT,
+        address="192.0.2.20",
+        port=7,
+        service=ServiceInfo(name="echo", method="probed"),
+    )
+    remedy = Remediation(text="Remove the telnet service.", snippet="apt-get purge telnetd\n",
+                         snippet_lang="shell")  # fmt: skip
+    plan = [
+        {telnet: [("net.telnet.present", Status.FAIL)], echo: [("net.legacy.small_services",
+                                                                Status.FAIL)]},
+        {telnet: [("net.telnet.present", Status.FAIL)], echo: [("net.legacy.small_services",
+                                                                Status.PASS)]},
+        {echo: [("net.legacy.small_services", Status.FAIL)]},
+    ]  # fmt: skip
+    store = Store(db_url)
+    ids = []
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    for n, targets in enumerate(plan):
+        scan_id = f"2026120{n + 1}T090000Z-00000{n}"
+        store.create_scan(
+            scan_id,
+            inventory_name="unit.yaml",
+            inventory_sha256=hashlib.sha256(STORE_INVENTORY.encode()).hexdigest(),
+            inventory_text=STORE_INVENTORY,
+            units=[STORE_UNIT],
+            options={},
+            tool_version="0.1.0",
+            started_at=start + timedelta(days=n),
+        )
+        all_targets = {host: [("net.exposed.db_admin_ports", Status.PASS)], **targets}
+        for target, results in all_targets.items():
+            outs = [
+                Outcome(
+                    scan_id=scan_id,
+                    unit=STORE_UNIT,
+                    check_id=check,
+                    title=check.replace(".", " "),
+                    status=status,
+                    severity=Severity.HIGH,
+                    target=target,
+                    message=f"{check} {status.value} (password={SECRET_IN_STORE})",
+                    evidence={"password": SECRET_IN_STORE},
+                    remediation=remedy,
+                    references=(Reference(scheme="cwe", id="CWE-319"),),
+                    fingerprint=fingerprint(check, target.key),
+                )
+                for check, status in results
+            ]
+            store.save_target(
+                scan_id, target, state="done", errors=[], target_facts={}, results=outs
+            )
+        store.finish_scan(scan_id, "complete")
+        ids.append(scan_id)
+    store.close()
+    return ids
+
+
+SECRET_IN_STORE = "hunter2-store-secret"
