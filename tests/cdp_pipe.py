@@ -8,6 +8,7 @@ else. Every read is bounded by a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -143,10 +144,8 @@ class Browser:
         return out
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the browser may already be gone
             os.write(self._cmd_w, json.dumps({"id": 0, "method": "Browser.close"}).encode() + b"\0")
-        except OSError:
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
