@@ -17,7 +17,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   # openssh-server: the weak and hardened sshd of the SSH audit and the host-hardening tests;
   # chromium (+ chromium-driver for Selenium): renders the HTML report and drives the dashboard.
   apt-get install -y -qq --no-install-recommends \
-    nmap vsftpd redis-server nginx-light inetutils-inetd inetutils-telnetd postgresql \
+    nmap vsftpd redis-server nginx-light libnginx-mod-mail inetutils-inetd inetutils-telnetd postgresql \
     openssh-server openssh-client chromium chromium-driver \
     fonts-dejavu-core ca-certificates >/dev/null
 fi
