@@ -292,3 +292,15 @@ def test_waiver_mistakes_name_file_and_line() -> None:
         parse_waivers(WAIVERS.replace("    target:", "    control: a/b\n    target:", 1), "w.yaml")
     with pytest.raises(PolicyError, match=r"w.yaml:6 waivers\[0\].reason"):
         parse_waivers(WAIVERS.replace("banner kept for the vendor's support", "ok"), "w.yaml")
+
+
+def test_the_guide_examples_are_valid() -> None:
+    text = (ROOT / "docs" / "writing-a-policy.md").read_text()
+    blocks = text.split("```yaml\n")[1:]
+    pack, waivers = (b.split("```", 1)[0] for b in blocks[:2])
+    cat = Catalog.builtin()
+    lp = parse_pack(pack, "guide.yaml")
+    cat.add(lp)
+    assert [str(p) for p in cat.validate(lp, CHECKS)] == []
+    assert len(cat.resolve("unit-rules").controls) > 2
+    assert _waiver_problems(waivers) == []
