@@ -77,9 +77,9 @@ def test_ftp_defaults_rejected_passes(tmp_path: Path) -> None:
     addr = pick_loopback()
     with vsftpd(tmp_path / "v", addr, weak=False) as server:
         facts, view, _ = attempt(svc(addr, server.port, "ftp"))
-    assert [a.outcome for a in facts.attempts] == ["rejected"] * 3  # the configured limit
+    assert len(facts.attempts) == 3 and not facts.accepted, facts.attempts  # the limit
     [res] = evaluate(DefaultCredentials(), view)
-    assert res.status is Status.PASS
+    assert res.status is Status.PASS, (res.message, facts.attempts)
 
 
 def test_without_active_ftp_is_not_assessed() -> None:

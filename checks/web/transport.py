@@ -101,7 +101,9 @@ class HttpsRedirect(Check):
                 severity=Severity.LOW,
                 **ev,
             )
-        same = (initial.hostname or "") == (urlsplit(f.start_url).hostname or "")
+        same = (initial.hostname or "") == (
+            urlsplit(f.start_url).hostname or ""
+        ) or f.first_redirect_same_address
         if params.same_host_first and not same:
             return failed(
                 f"{f.start_url} redirects to HTTPS on another host "

@@ -403,6 +403,9 @@ class WebFacts(Facts):
     not_followed: str = ""
     out_of_scope_redirect: str = ""
     redirect_limit_reached: bool = False
+    # the first redirect goes to a host the inventory binds to the start URL's own address
+    # (an IP-literal start URL redirecting to the site's name counts as the same host)
+    first_redirect_same_address: bool = False
     pages: list[WebResponse] = Field(default_factory=list)  # configured paths
     methods: MethodFacts = Field(default_factory=MethodFacts)
     probes: list[PathProbe] = Field(default_factory=list)
@@ -547,6 +550,8 @@ class WebCollector(Collector):
             if not (hop.status in REDIRECT_STATUSES and hop.location):
                 break
             nxt = hop.location
+            if len(facts.hops) == 1:
+                facts.first_redirect_same_address = _same_address(ctx, start, nxt)
             facts.redirect_chain.append(nxt)
             facts.final_url, facts.final = nxt, None
             scheme = urlsplit(nxt).scheme.lower()
@@ -749,6 +754,13 @@ class WebCollector(Collector):
         body = _inflate(body, resp.headers.get("content-encoding", "").lower())
         _judge_probe(probe, body)
         return probe
+
+
+def _same_address(ctx: CollectContext, a: str, b: str) -> bool:
+    try:
+        return ctx.scope.resolve_url_host(a) == ctx.scope.resolve_url_host(b)
+    except OutOfScope:
+        return False
 
 
 def _default_port(scheme: str) -> int:
