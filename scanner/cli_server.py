@@ -1,4 +1,8 @@
-"""CLI of the team server: `assay serve`, `assay worker` and `assay server ...` administration."""
+"""CLI of the team server: `assay serve`, `assay worker` and `assay server ...` administration.
+
+This module does not import scanner.cli (which registers it), so that `python -m scanner.cli`
+loads one copy of each.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,25 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-from scanner.cli import DbOpt, err, fail, out
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="ASSAY_DB",
+        help="SQLAlchemy URL of the store (default: SQLite file in ~/.local/share/assay/assay.db).",
+    ),
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"assay: error: {message}", markup=False, soft_wrap=True)
+    return typer.Exit(code)
+
 
 server_app = typer.Typer(
     help="Administer the team server's database: users, units, schedules, tokens.",
