@@ -244,3 +244,30 @@ def test_smtp_without_starttls_is_a_named_error(tmp_path: Path, ca: TestCA) -> N
             asyncio.run(open_plain(ep, 3))
     finally:
         stop_process(proc)
+
+
+# -- the suite table ----------------------------------------------------------------------------
+
+
+def test_suite_table_is_consistent() -> None:
+    from scanner.tlsprobe.suites import (
+        TLS10,
+        TLS13,
+        SuiteTableError,
+        candidates,
+        parse_table,
+        suite_by_name,
+        suite_table,
+    )
+
+    table = suite_table()
+    assert len(table) > 300
+    rc4 = suite_by_name("RC4-SHA")
+    assert rc4 and rc4.iana == "TLS_RSA_WITH_RC4_128_SHA" and "rc4" in rc4.flags
+    assert {"aead", "fs"} <= table[0xC02F].flags and table[0xC02F].strong
+    assert "fs" not in table[0x002F].flags  # static RSA
+    assert {"anon", "fs"} <= table[0x0034].flags and not table[0x0034].strong
+    assert len(candidates(TLS13)) == 5 and all(c >> 8 != 0x13 for c in candidates(TLS10))
+    with pytest.raises(SuiteTableError, match="row 2: unknown flags"):
+        parse_table("code,iana,openssl,min_version,kex,auth,enc,bits,mac,flags\n"
+                    "0x0001,X,Y,SSLv3,RSA,RSA,NULL,0,MD5,nul\n")  # fmt: skip

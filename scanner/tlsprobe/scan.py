@@ -237,7 +237,6 @@ class EndpointScanner:
             pr.server_order, pr.preferred = True, a
         elif a == pr.suites[0] and b == pr.suites[-1]:
             pr.server_order = False
-        self.result.protocols[version].suites = pr.suites
 
     async def run(self) -> ScanResult:
         await self.protocols()
