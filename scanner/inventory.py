@@ -83,13 +83,44 @@ class CredentialRef(_Strict):
         return f"keyring:{self.keyring}"
 
 
+class JumpHost(_Strict):
+    """A bastion the SSH session goes through (its address must be in scope too)."""
+
+    address: str
+    user: str = Field(min_length=1)
+    port: int = Field(default=22, ge=1, le=65535)
+    key: CredentialRef | None = None
+    password: CredentialRef | None = None
+    trust_on_first_use: bool = False
+
+    @field_validator("address")
+    @classmethod
+    def _addr(cls, v: str) -> str:
+        try:
+            return str(ipaddress.ip_address(v))
+        except ValueError:
+            raise ValueError(f"{v!r} is not an IP address") from None
+
+
 class SshAccess(_Strict):
     user: str = Field(min_length=1)
     port: int = Field(default=22, ge=1, le=65535)
     key: CredentialRef | None = None
     password: CredentialRef | None = None
+    sudo: bool = False  # run the gatherer through sudo (sudo -n, or with sudo_password)
     sudo_password: CredentialRef | None = None
     trust_on_first_use: bool = False
+    # host keys are verified against this file; default: Assay's pinned store
+    # (~/.local/share/assay/known_hosts, or $ASSAY_KNOWN_HOSTS)
+    known_hosts: Path | None = None
+    budget: float = Field(default=60.0, gt=0, le=3600)  # seconds for the whole gathering
+    jump: JumpHost | None = None
+
+    @model_validator(mode="after")
+    def _some_credential(self) -> SshAccess:
+        if self.key is None and self.password is None:
+            raise ValueError("give a key or a password reference for the SSH login")
+        return self
 
 
 class Contact(_Strict):
@@ -211,6 +242,8 @@ class Unit(_Strict):
     hosts: list[Host] = Field(default_factory=list)
     web: list[WebUrl] = Field(default_factory=list)
     stores: list[Store] = Field(default_factory=list)
+    # assess the machine Assay runs on (host configuration, gathered without SSH)
+    local: bool = False
 
     @field_validator("id")
     @classmethod
@@ -221,8 +254,10 @@ class Unit(_Strict):
 
     @model_validator(mode="after")
     def _something(self) -> Unit:
-        if not (self.networks or self.hosts or self.web or self.stores):
-            raise ValueError("unit declares nothing to assess (no networks, hosts, web or stores)")
+        if not (self.networks or self.hosts or self.web or self.stores or self.local):
+            raise ValueError(
+                "unit declares nothing to assess (no networks, hosts, web, stores or local)"
+            )
         return self
 
 

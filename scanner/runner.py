@@ -332,6 +332,7 @@ class Runner:
             )
             for s in unit.stores
         ]
+        out += _ssh_targets(unit)
         return out
 
     # -- one target ------------------------------------------------------------------------
@@ -537,6 +538,31 @@ def json_facts(facts: Facts) -> dict[str, Any]:
     data = mask_evidence(facts.model_dump(mode="json"))
     assert isinstance(data, dict)
     return data
+
+
+def _ssh_targets(unit: Unit) -> list[Target]:
+    """SSH targets for hosts with `ssh:` and for `local: true`; their access is bound for the
+    host collector (targets themselves carry no credentials)."""
+    from scanner.remote.access import LOCAL_ADDRESS, HostAccess, bind
+
+    out: list[Target] = []
+    for h in unit.hosts:
+        if h.ssh is not None:
+            t = Target(
+                kind=TargetKind.SSH,
+                unit=unit.id,
+                address=h.address,
+                port=h.ssh.port,
+                names=tuple(h.names),
+                tags=tuple(h.tags),
+            )
+            bind(t, HostAccess(ssh=h.ssh))
+            out.append(t)
+    if unit.local:
+        t = Target(kind=TargetKind.SSH, unit=unit.id, address=LOCAL_ADDRESS)
+        bind(t, HostAccess(ssh=None))
+        out.append(t)
+    return out
 
 
 def _addr_sort(addr: str) -> tuple[int, ...]:

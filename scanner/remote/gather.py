@@ -1,0 +1,86 @@
+"""The gathering script over SSH: resolve the credential references, run, assemble facts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from scanner.credentials import CredentialError, resolve
+from scanner.gather.facts import HostConfigFacts, HostKeyInfo
+from scanner.gather.local import assemble
+from scanner.gather.script import GatherOptions, build_script
+from scanner.inventory import CredentialRef, JumpHost, SshAccess
+from scanner.remote.hostkeys import default_store
+from scanner.remote.session import Login, SshError, run_script
+
+
+def _secret(ref: CredentialRef | None, what: str) -> str | None:
+    if ref is None:
+        return None
+    try:
+        return resolve(ref, what)
+    except CredentialError as exc:
+        raise SshError(str(exc)) from None
+
+
+def login_for(address: str, access: SshAccess) -> Login:
+    """Resolve the references now (in memory only) into a Login for the session."""
+    store = str(access.known_hosts.expanduser() if access.known_hosts else default_store())
+    jump: Login | None = None
+    if access.jump is not None:
+        j: JumpHost = access.jump
+        jump = Login(
+            address=j.address,
+            port=j.port,
+            user=j.user,
+            key_text=_secret(j.key, f"jump host {j.address} key"),
+            password=_secret(j.password, f"jump host {j.address} password"),
+            store=store,
+            trust_on_first_use=j.trust_on_first_use,
+        )
+    return Login(
+        address=address,
+        port=access.port,
+        user=access.user,
+        key_text=_secret(access.key, f"ssh key for {address}"),
+        password=_secret(access.password, f"ssh password for {address}"),
+        sudo=access.sudo or access.sudo_password is not None,
+        sudo_password=_secret(access.sudo_password, f"sudo password for {address}"),
+        store=store,
+        trust_on_first_use=access.trust_on_first_use,
+        jump=jump,
+    )
+
+
+async def gather_ssh(
+    login: Login,
+    options: GatherOptions | None = None,
+    *,
+    connect_timeout: float = 10.0,
+    budget: float = 60.0,
+) -> HostConfigFacts:
+    """One session: log in, one exec of the script, parse. Raises SshError/HostKeyError when
+    no facts at all could be gathered; a session that breaks later gives partial facts."""
+    options = options or GatherOptions()
+    nonce, script = build_script(options)
+    start = time.monotonic()
+    raw, verdict = await asyncio.to_thread(
+        run_script, login, script, connect_timeout=connect_timeout, budget=budget
+    )
+    facts = assemble(
+        raw,
+        nonce,
+        options,
+        address=login.address,
+        via="ssh",
+        user=login.user,
+        sudo=login.sudo and login.user != "root",
+        seconds=round(time.monotonic() - start, 3),
+    )
+    facts.host_key = HostKeyInfo(
+        type=verdict.key_type,
+        sha256=verdict.sha256,
+        source="pinned_now" if verdict.pinned_now else "known_hosts",
+        store=verdict.store,
+    )
+    return facts
