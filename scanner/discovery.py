@@ -308,8 +308,13 @@ async def discover(
         async with sem:
             if nmap and settings.version_detection:
                 probed = await _nmap_identify(nmap, addr, port, settings, res)
-                if probed is not None and probed.name not in _UNHELPFUL:
+                if (
+                    probed is not None
+                    and probed.name not in _UNHELPFUL
+                    and (probed.method == "probed" or probed.tunnel)
+                ):
                     return DiscoveredService(addr, port, proto, probed)
+            # nmap could not name it, or only guessed from the port number: ask the service
             guess = await identify(addr, port, min(settings.probe_timeout, 3.0))
             if guess.name:
                 note = "" if nmap else "connect scan: no version detection"

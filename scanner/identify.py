@@ -2,8 +2,9 @@
 
 Used when nmap is missing or could not name a port. Bounded in time and bytes: read a greeting
 passively; if the service is silent, send one `PING` line (Redis answers, HTTP servers reject
-it with a status line, echo repeats it). Never raises on garbage: returns an empty name with
-a note instead.
+it with a status line, echo repeats it); if that names nothing, try a TLS handshake on a new
+connection (then `HEAD /` inside it, to tell HTTPS from other TLS services). Never raises on
+garbage: returns an empty name with a note instead.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import ssl
+import warnings
 
 from scanner.model import ServiceInfo
 
@@ -100,12 +103,20 @@ async def identify(address: str, port: int, timeout: float) -> ServiceInfo:
         reply, _ = await _read(reader, min(timeout, 2.0))
         if reply.startswith((b"+PONG", b"-NOAUTH", b"-ERR", b"-DENIED", b"-WRONGPASS")):
             return ServiceInfo(name="redis")
+        if reply.startswith(b"HTTP/1.1 400") or reply.startswith(b"HTTP/1.0 400"):
+            # nginx and others answer a cleartext request on a TLS port with 400
+            tls = await _tls(address, port, timeout)
+            if tls is not None:
+                return tls
         if reply.startswith(b"HTTP/"):
             m = _SERVER.search(reply)
             product = m.group(1).decode("latin-1").strip()[:80] if m else ""
             return ServiceInfo(name="http", product=product)
         if reply.startswith(probe):
             return ServiceInfo(name="echo")
+        tls = await _tls(address, port, timeout)  # a TLS server alerts, closes or stays silent
+        if tls is not None:
+            return tls
         if not reply:
             return ServiceInfo(note="silent service (discard-like)")
         return ServiceInfo(note=f"unrecognised reply ({len(reply)} bytes)")
@@ -113,3 +124,43 @@ async def identify(address: str, port: int, timeout: float) -> ServiceInfo:
         writer.close()
         with contextlib.suppress(TimeoutError, OSError):
             await asyncio.wait_for(writer.wait_closed(), 1)
+
+
+def _client_context() -> ssl.SSLContext:
+    """A client context that completes a handshake with anything, old or new (identification
+    only: nothing is verified here; the TLS audit judges the server)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():  # reaching legacy servers is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    with contextlib.suppress(ssl.SSLError):
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    return ctx
+
+
+async def _tls(address: str, port: int, timeout: float) -> ServiceInfo | None:
+    """Whether the port speaks TLS (then `tunnel="ssl"`), and HTTP inside it ("https")."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(address, port, ssl=_client_context(), server_hostname=None),
+            timeout,
+        )
+    except (TimeoutError, OSError, ssl.SSLError, EOFError):
+        return None
+    try:
+        writer.write(b"HEAD / HTTP/1.0\r\n\r\n")
+        await asyncio.wait_for(writer.drain(), timeout)
+        reply, _ = await _read(reader, min(timeout, 2.0))
+    except (TimeoutError, OSError, ssl.SSLError):
+        reply = b""
+    finally:
+        writer.close()
+        with contextlib.suppress(TimeoutError, OSError, ssl.SSLError):
+            await asyncio.wait_for(writer.wait_closed(), 1)
+    if reply.startswith(b"HTTP/"):
+        m = _SERVER.search(reply)
+        product = m.group(1).decode("latin-1").strip()[:80] if m else ""
+        return ServiceInfo(name="https", product=product, tunnel="ssl")
+    return ServiceInfo(name="ssl", tunnel="ssl", note="TLS; the protocol inside was not named")
