@@ -11,17 +11,33 @@ gathered and lists the fault in `errors`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
 import struct
 import threading
+from pathlib import Path
 
 import pytest
 
-from checks.tls.protocol import LegacyProtocols
+from checks.tls.ciphers import (
+    CbcTls10,
+    NoForwardSecrecy,
+    NoServerOrder,
+    NullAnonExport,
+    Rc4TripleDes,
+    WeakDh,
+)
+from checks.tls.profile import TlsProfile
+from checks.tls.protocol import LegacyProtocols, NoTls13
 from scanner.collectors.tls import TlsCollector, TlsFacts
+from scanner.inventory import parse_inventory
 from scanner.model import ServiceInfo, Status, Target, TargetKind
-from scanner.plugins import CollectContext, FactsView
+from scanner.plugins import CollectContext, FactsView, Registry
+from scanner.runner import Runner, ScanOptions
+from scanner.store import Store
 from scanner.tlsprobe.endpoint import TlsProbeError
-from tests.helpers import collect, evaluate, guard_for
+from tests.helpers import collect, evaluate, guard_for, pick_loopback
 from tests.tls_scripted import (
     Handler,
     ScriptedTls,
@@ -139,3 +155,45 @@ def test_probe_budget_is_enforced() -> None:
         f = asyncio.run(col.collect(target(srv), ctx))
         assert srv.connections <= 7
     assert f.probes == 7 and any("budget of 7" in e for e in f.errors)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="binds port 443, which needs root")
+def test_runner_keeps_scanning_past_broken_tls_servers(tmp_path: Path) -> None:
+    """Through the real runner: hostile endpoints give `error` outcomes, a working one is judged."""
+    handlers: dict[str, Handler] = {
+        "garbage": const(b"\x99" * 100_000),
+        "silent": const(None),
+        "legacy": legacy_server((0x0005, 0x002F)),
+    }
+    addrs = {kind: pick_loopback() for kind in handlers}
+    hosts = [{"address": a, "ports": "443"} for a in addrs.values()]
+    inventory = {
+        "version": 1,
+        "settings": {"probe_timeout": 1},
+        "units": [{"id": "t", "name": "TLS faults", "hosts": hosts}],
+    }
+    text = json.dumps(inventory)
+    reg = Registry()
+    reg.add_collector(TlsCollector)
+    checks = (LegacyProtocols, NoTls13, NullAnonExport, Rc4TripleDes, NoForwardSecrecy, WeakDh,
+              CbcTls10, NoServerOrder, TlsProfile)  # fmt: skip
+    for check in checks:
+        reg.add_check(check)
+    store = Store(f"sqlite:///{tmp_path / 'scan.db'}")
+    runner = Runner(
+        reg, store, parse_inventory(text), inventory_text=text,
+        options=ScanOptions(nmap_path=str(tmp_path / "no-nmap")),
+    )  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        for kind, handler in handlers.items():
+            stack.enter_context(ScriptedTls(handler, addrs[kind], port=443))
+        summary = asyncio.run(runner.run())
+    outcomes = [o for o in store.outcomes(summary.scan_id) if o.check_id.startswith("tls.")]
+    by_addr: dict[str, set[Status]] = {}
+    for o in outcomes:
+        by_addr.setdefault(o.target.address or "", set()).add(o.status)
+    assert by_addr[addrs["garbage"]] == {Status.ERROR}
+    assert by_addr[addrs["silent"]] == {Status.ERROR}
+    assert Status.FAIL in by_addr[addrs["legacy"]]
+    silent = [o for o in outcomes if o.target.address == addrs["silent"]]
+    assert all("no answer to a ClientHello" in o.message for o in silent)

@@ -93,10 +93,10 @@ def legacy_server(
 
 
 class ScriptedTls:
-    def __init__(self, handler: Handler, address: str | None = None) -> None:
+    def __init__(self, handler: Handler, address: str | None = None, port: int = 0) -> None:
         self.handler = handler
         self.address = address or pick_loopback()
-        self.port = free_port(self.address)
+        self.port = port or free_port(self.address)
         self._stop = threading.Event()
         self._sock = socket.socket()
         self.connections = 0
