@@ -293,3 +293,19 @@ def test_results_are_json_and_hold_no_secret(
     for check in registry.values():
         for r in run(check, weak):
             r.model_dump_json()
+
+
+def test_stored_facts_give_the_same_results(
+    registry: dict[str, Check], weak: HostConfigFacts, hardened: HostConfigFacts
+) -> None:
+    """The runner masks secret-looking keys when it stores facts; host facts survive that
+    unchanged, so a stored scan is judged exactly like the live one."""
+    from scanner.runner import json_facts
+
+    for h in (weak, hardened):
+        stored = HostConfigFacts.model_validate(json_facts(h))
+        assert stored == h
+        for check in registry.values():
+            assert [r.model_dump() for r in run(check, stored)] == [
+                r.model_dump() for r in run(check, h)
+            ]

@@ -24,7 +24,7 @@ PAM_PASSWORD = ("pam.d/common-password", "pam.d/system-auth", "pam.d/password-au
 def _pam_lines(h: HostConfigFacts, files: tuple[str, ...], kind: str) -> list[tuple[str, str]]:
     out = []
     for f in files:
-        for ln in h.pam.get(f, []):
+        for ln in h.pam_map.get(f, []):
             if ln.split(None, 1)[0:1] == [kind] or ln.startswith(f"-{kind}"):
                 out.append((f, ln))
     return out
@@ -46,7 +46,7 @@ def _args(line: str, module: str) -> dict[str, str]:
 def _conf(h: HostConfigFacts, *names: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in names:
-        for key, lines in h.pam.items():
+        for key, lines in h.pam_map.items():
             if key == name or (name.endswith(".d/") and key.startswith(name)):
                 for ln in lines:
                     k, sep, v = ln.partition("=")
@@ -80,7 +80,7 @@ class EmptyPassword(HostCheck):
     sections = ("passwd", "shadow")
 
     def judge(self, h: HostConfigFacts, p: Any) -> Result:
-        bad = [a.name for a in h.accounts if a.password == "empty"]
+        bad = [a.name for a in h.accounts if a.pw_state == "empty"]
         if bad:
             return failed(f"accounts with an empty password: {', '.join(bad)}", accounts=bad)
         return passed(f"no empty password among {len(h.accounts)} accounts")
@@ -221,11 +221,11 @@ class HashScheme(HostCheck):
         bad = [
             f"{a.name} ({a.scheme or '?'})"
             for a in h.accounts
-            if a.password == "hash" and a.scheme not in strong
+            if a.pw_state == "hash" and a.scheme not in strong
         ]
         if bad:
             return failed(f"weak password hashes: {', '.join(bad)}", accounts=bad)
-        n = sum(a.password == "hash" for a in h.accounts)
+        n = sum(a.pw_state == "hash" for a in h.accounts)
         return passed(f"{n} password hashes, all strong schemes")
 
 
@@ -283,7 +283,7 @@ class SudoNopasswd(HostCheck):
             return gated
         bad = [
             f"{f}: {ln}"
-            for f, lines in h.sudoers.items()
+            for f, lines in h.sudoers_map.items()
             for ln in lines
             if "NOPASSWD" in ln and not ln.startswith("Defaults")
         ]
@@ -313,7 +313,7 @@ class SudoUsePty(HostCheck):
             return gated
         if any(
             ln.startswith("Defaults") and "use_pty" in ln and "!use_pty" not in ln
-            for ls in h.sudoers.values()
+            for ls in h.sudoers_map.values()
             for ln in ls
         ):
             return passed("Defaults use_pty is set")
@@ -341,7 +341,9 @@ class SudoLog(HostCheck):
         if gated:
             return gated
         if any(
-            ln.startswith("Defaults") and "logfile" in ln for ls in h.sudoers.values() for ln in ls
+            ln.startswith("Defaults") and "logfile" in ln
+            for ls in h.sudoers_map.values()
+            for ln in ls
         ):
             return passed("sudo writes a log file")
         return failed("no sudo log file is configured")
@@ -405,7 +407,7 @@ class UsersMaxDays(HostCheck):
     sections = ("shadow",)
 
     def judge(self, h: HostConfigFacts, p: MaxDaysParams) -> Result:
-        with_pw = [a for a in h.accounts if a.password == "hash"]
+        with_pw = [a for a in h.accounts if a.pw_state == "hash"]
         if not with_pw:
             return not_applicable("no account has a password (key-only logins)")
         bad = [
@@ -539,7 +541,7 @@ class Inactive(HostCheck):
     sections = ("shadow",)
 
     def judge(self, h: HostConfigFacts, p: InactiveParams) -> Result:
-        with_pw = [a for a in h.accounts if a.password == "hash"]
+        with_pw = [a for a in h.accounts if a.pw_state == "hash"]
         if not with_pw:
             return not_applicable("no account has a password (key-only logins)")
         bad = [

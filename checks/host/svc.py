@@ -256,7 +256,7 @@ class RedisRequirepass(HostCheck):
         gated = _redis(h)
         if gated:
             return gated
-        if h.redis.get("requirepass"):
+        if h.redis.get("requirepass_set"):
             return passed("requirepass is set")
         users = h.redis.get("user", [])
         default = [u for u in users if u.split()[:1] == ["default"]]

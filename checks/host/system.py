@@ -902,7 +902,7 @@ class CoreDumps(HostCheck):
     def judge(self, h: HostConfigFacts, p: Any) -> Result:
         limit = any(
             re.match(r"\*\s+hard\s+core\s+0\b", ln)
-            for k, lines in h.pam.items()
+            for k, lines in h.pam_map.items()
             if k.startswith("security/limits")
             for ln in lines
         )

@@ -59,13 +59,24 @@ class Account(BaseModel):
     gid: int
     home: str = ""
     shell: str = ""
-    password: Literal["empty", "locked", "hash", "unknown"] = "unknown"
+    # "empty" / "locked" / "hash": the hash itself never leaves the host. (Not called
+    # "password": stored facts mask values under secret-looking keys.)
+    pw_state: Literal["empty", "locked", "hash", "unknown"] = "unknown"
     scheme: str = ""  # "y" yescrypt, "6" sha512, "5" sha256, "1" md5, "des" ...
     last_change: int | None = None  # days since 1970
     min_days: int | None = None
     max_days: int | None = None
     warn_days: int | None = None
     inactive: int | None = None
+
+
+class ConfigFile(BaseModel):
+    """A configuration file's meaningful lines (comments and blank lines dropped)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    lines: tuple[str, ...] = ()
 
 
 class Group(BaseModel):
@@ -178,8 +189,8 @@ class HostConfigFacts(Facts):
     accounts: list[Account] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
     login_defs: dict[str, str] = Field(default_factory=dict)
-    pam: dict[str, list[str]] = Field(default_factory=dict)
-    sudoers: dict[str, list[str]] = Field(default_factory=dict)
+    pam: list[ConfigFile] = Field(default_factory=list)  # pam.d files, pwquality, limits
+    sudoers: list[ConfigFile] = Field(default_factory=list)
     packages: dict[str, str] = Field(default_factory=dict)
     updates: list[PendingUpdate] = Field(default_factory=list)
     update_method: str = ""  # "security-lists", "apt-get", "dnf", "yum"
@@ -224,6 +235,14 @@ class HostConfigFacts(Facts):
 
     def section(self, name: str) -> SectionInfo:
         return self.sections.get(name, SectionInfo(state=SectionState.NOT_GATHERED))
+
+    @property
+    def pam_map(self) -> dict[str, list[str]]:
+        return {c.name: list(c.lines) for c in self.pam}
+
+    @property
+    def sudoers_map(self) -> dict[str, list[str]]:
+        return {c.name: list(c.lines) for c in self.sudoers}
 
     def installed(self, *names: str) -> list[str]:
         return [n for n in names if n in self.packages]

@@ -15,6 +15,7 @@ from typing import Any
 from scanner.gather.facts import (
     Account,
     BlockDevice,
+    ConfigFile,
     FileStat,
     FoundFile,
     Group,
@@ -28,6 +29,7 @@ from scanner.gather.facts import (
 )
 from scanner.gather.nginx import servers_of
 from scanner.gather.sections import Parsed, Section
+from scanner.masking import _SECRET_KEYS as SECRET_KEYS
 
 MAX_ITEMS = 5000  # entries kept per list (accounts, packages, found files ...)
 MAX_LINE = 400
@@ -135,7 +137,7 @@ def r_shadow(f: HostConfigFacts, text: str, root: str) -> None:
             continue
         acc = by_name.get(p[0])
         data: dict[str, Any] = {
-            "password": p[1],
+            "pw_state": p[1],
             "scheme": p[2],
             "last_change": _int(p[3]),
             "min_days": _int(p[4]),
@@ -165,11 +167,11 @@ def r_login_defs(f: HostConfigFacts, text: str, root: str) -> None:
 
 
 def r_pam(f: HostConfigFacts, text: str, root: str) -> None:
-    f.pam = _files(text)
+    f.pam = [ConfigFile(name=k, lines=tuple(v)) for k, v in _files(text).items()]
 
 
 def r_sudoers(f: HostConfigFacts, text: str, root: str) -> None:
-    f.sudoers = _files(text)
+    f.sudoers = [ConfigFile(name=k, lines=tuple(v)) for k, v in _files(text).items()]
 
 
 def r_packages(f: HostConfigFacts, text: str, root: str) -> None:
@@ -466,12 +468,35 @@ def r_redis(f: HostConfigFacts, text: str, root: str) -> None:
             continue
         parts = ln.strip().split(None, 1)
         if parts:
-            out.setdefault(parts[0].lower(), []).append(parts[1] if len(parts) > 1 else "")
+            key = parts[0].lower()
+            if key in ("requirepass", "masterauth"):
+                key += "_set"  # the value was replaced by <set> on the host
+            out.setdefault(key, []).append(parts[1] if len(parts) > 1 else "")
     f.redis = out
 
 
 def r_issue(f: HostConfigFacts, text: str, root: str) -> None:
     f.issue = text[:4096]
+
+
+def _drop_secret_keys(facts: HostConfigFacts) -> None:
+    """Drop entries whose key looks like a secret's (e.g. sshd's kerberosorlocalpasswd).
+
+    Stored facts mask the values of such keys, so keeping them would make a stored scan differ
+    from the gathered one; none of them is judged by a check.
+    """
+    for name in type(facts).model_fields:
+        value = getattr(facts, name)
+        if isinstance(value, dict):
+            for key in [k for k, v in value.items() if SECRET_KEYS.search(str(k)) and _text(v)]:
+                del value[key]
+
+
+def _text(v: object) -> bool:
+    """Only text (or lists of text) is masked; nested models keep their own keys."""
+    return isinstance(v, str) or (
+        isinstance(v, list | tuple) and any(isinstance(x, str) for x in v)
+    )
 
 
 Reader = Callable[[HostConfigFacts, str, str], None]
@@ -521,5 +546,6 @@ def to_facts(
             facts.complete = False
     if parsed.noise:
         facts.noise = parsed.noise[:2048]
+    _drop_secret_keys(facts)
     facts.errors.extend(parsed.problems)
     return facts

@@ -235,7 +235,9 @@ def _exec(client: paramiko.SSHClient, login: Login, script: bytes, deadline: flo
             time.sleep(0.02)
         if chan.exit_status_ready():
             status = chan.recv_exit_status()
-        elif not transport.is_active():
+        # paramiko reports -1 when the channel closed without an exit status
+        if status in (None, -1) and (not transport.is_active() or status == -1):
+            status = None
             problem = "the connection was closed by the host during gathering"
     with contextlib.suppress(Exception):
         while chan.recv_stderr_ready() and err_size < MAX_STDERR:
