@@ -37,6 +37,9 @@ MSG_DISCONNECT = 1
 MSG_IGNORE = 2
 MSG_UNIMPLEMENTED = 3
 MSG_DEBUG = 4
+MSG_SERVICE_REQUEST = 5
+MSG_SERVICE_ACCEPT = 6
+MSG_EXT_INFO = 7
 MSG_KEXINIT = 20
 MSG_NEWKEYS = 21
 MSG_KEX_INIT = 30  # KEXDH_INIT / KEX_ECDH_INIT
@@ -44,6 +47,10 @@ MSG_KEX_REPLY = 31  # KEXDH_REPLY / KEX_ECDH_REPLY / KEX_DH_GEX_GROUP
 MSG_GEX_INIT = 32
 MSG_GEX_REPLY = 33
 MSG_GEX_REQUEST = 34
+MSG_USERAUTH_REQUEST = 50
+MSG_USERAUTH_FAILURE = 51
+MSG_USERAUTH_SUCCESS = 52
+MSG_USERAUTH_BANNER = 53
 
 STRICT_KEX_SERVER = "kex-strict-s-v00@openssh.com"  # the Terrapin countermeasure marker
 
@@ -62,6 +69,7 @@ class Identification:
     software: str
     comments: str
     pre_lines: tuple[str, ...] = ()
+    raw: bytes = b""  # the line as sent, without CR LF (hashed into the key exchange)
 
 
 def printable(data: bytes, limit: int = 512) -> str:
@@ -121,6 +129,7 @@ def _parse_ident(raw: bytes, pre: tuple[str, ...]) -> Identification:
         software=parts[2],
         comments=printable(comments.encode("latin-1"), MAX_IDENT),
         pre_lines=pre,
+        raw=line,
     )
 
 

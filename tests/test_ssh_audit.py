@@ -7,6 +7,7 @@ does, and the checks are judged on those facts.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +21,19 @@ from checks.ssh.banner import BannerPrelogin, BannerVersion
 from checks.ssh.crypto import CipherWeak, KexWeak, MacWeak
 from checks.ssh.hostkey import HostKeyParams, HostKeyRsaSha1, HostKeyWeak
 from checks.ssh.terrapin import Terrapin
-from scanner.collectors.ssh import SshCollector, SshFacts
+from scanner.collectors.ssh import (
+    AuthProbe,
+    Protection,
+    SshCollector,
+    SshConnection,
+    SshFacts,
+    exchange,
+    handshake,
+    probe_auth,
+)
 from scanner.model import Result, ServiceInfo, Severity, Status, Target, TargetKind
 from scanner.plugins import FactsView, load_registry
+from scanner.sshtransport import CIPHERS
 from tests.helpers import collect, evaluate, statuses
 from tests.servers_sshd import HAVE_SSHD, SSH_KEYGEN, SshdPair, sshd_pair
 
@@ -90,7 +101,9 @@ def test_weak_facts_are_complete(weak: FactsView, pair: SshdPair) -> None:
     assert by_alg["ssh-dss"].family == "dsa" and by_alg["ssh-dss"].bits == 1024
     assert by_alg["rsa-sha2-512"].bits == 1024 and by_alg["rsa-sha2-512"].rsa_exponent == 65537
     assert by_alg["ssh-rsa"].signature_algorithm == "ssh-rsa"
-    assert by_alg["rsa-sha2-256"].signature_algorithm == "rsa-sha2-256"
+    # the one RSA key is fetched once (with ssh-rsa) and answers for its sibling algorithms
+    assert by_alg["rsa-sha2-256"].signature_algorithm == ""
+    assert by_alg["rsa-sha2-256"].fingerprint == by_alg["ssh-rsa"].fingerprint
     # fingerprints are those ssh-keygen prints for the server's own key files
     keys = pair.weak.workdir.parent / "keys"
     assert by_alg["ssh-dss"].fingerprint == _keygen_fingerprint(keys / "weak_dsa.pub")
@@ -267,3 +280,58 @@ def test_advisories_never_fail(weak: FactsView, hardened: FactsView) -> None:
     hard_pq = next(r for r in evaluate(AlgorithmAdvisory(), hardened) if r.detail == "post-quantum")
     assert hard_pq.evidence["advisory"] is False
     assert hard_pq.evidence["offered"] == ["sntrup761x25519-sha512@openssh.com"]
+
+
+# -- Assay's own encrypted transport: every key exchange and packet protection it speaks --------
+async def _login(address: str, port: int, method: str | None, protection: Protection) -> AuthProbe:
+    conn = await SshConnection.open(address, port, 5)
+    try:
+        hs = await handshake(conn)
+        ex = await exchange(conn, hs, "ssh-ed25519", protection, method=method)
+        return await probe_auth(conn, ex, protection)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "curve25519-sha256",
+        "diffie-hellman-group14-sha256",
+        "diffie-hellman-group14-sha1",
+        "diffie-hellman-group1-sha1",
+        "diffie-hellman-group-exchange-sha1",
+    ],
+)
+def test_every_key_exchange_reaches_the_login_answer(pair: SshdPair, method: str) -> None:
+    """A wrong shared secret or exchange hash would fail the first encrypted packet."""
+    probe = asyncio.run(
+        _login(pair.weak.addr, pair.weak.port, method, Protection("aes128-ctr", "hmac-sha2-256"))
+    )
+    assert probe.methods and "password" in probe.methods
+
+
+@pytest.mark.parametrize(
+    ("cipher", "mac"),
+    [
+        ("chacha20-poly1305@openssh.com", ""),
+        ("aes128-ctr", "hmac-sha2-256"),
+        ("aes256-ctr", "hmac-sha2-256-etm@openssh.com"),
+        ("aes128-cbc", "hmac-sha1"),  # not spoken by Assay: refused below
+    ],
+)
+def test_packet_protections(pair: SshdPair, cipher: str, mac: str) -> None:
+    if cipher not in CIPHERS:
+        with pytest.raises(KeyError):
+            asyncio.run(_login(pair.weak.addr, pair.weak.port, None, Protection(cipher, mac)))
+        return
+    probe = asyncio.run(_login(pair.weak.addr, pair.weak.port, None, Protection(cipher, mac)))
+    assert probe.methods and "Nguyen Van A" in probe.banner
+
+
+def test_gcm_on_the_hardened_server(pair: SshdPair) -> None:
+    for cipher in ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com"):
+        probe = asyncio.run(
+            _login(pair.hardened.addr, pair.hardened.port, None, Protection(cipher, ""))
+        )
+        assert probe.methods == ["publickey"] and probe.banner == ""

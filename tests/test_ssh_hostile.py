@@ -87,7 +87,8 @@ def fake_sshd(
     def handler(conn: socket.socket, stop: threading.Event) -> None:
         conn.sendall(ident)
         if not payload:
-            return  # close after the identification
+            _read_client(conn, 0)  # read the client's identification, then close (FIN)
+            return
         conn.sendall(payload)
         if not _read_client(conn, 2):
             return
@@ -100,7 +101,9 @@ def fake_sshd(
                 + w.encode_string(sig)
             )
             conn.sendall(w.encode_packet(reply))
-        if after == "hold":
+        if after == "garbage":  # NEWKEYS, then bytes that are no valid encrypted packet
+            conn.sendall(w.encode_packet(bytes([w.MSG_NEWKEYS])) + os.urandom(256))
+        if after in ("hold", "garbage"):
             silent(conn, stop)
 
     return handler
@@ -150,8 +153,8 @@ def test_terrapin_fails_without_strict_kex(server: Callable[[Handler], ScriptedS
     # the host key came from the scripted KEX reply; its fingerprint is the blob's SHA-256
     [key] = f.host_keys
     assert key.family == "ed25519" and key.fingerprint == w.fingerprint_sha256(ED25519_BLOB)
-    # the login probe (a full client) rejects the forged signature: an error, not a pass
-    assert f.auth_methods is None and "login probe failed" in f.auth_error
+    # the scripted server never finishes the exchange: the login probe is an error, not a pass
+    assert f.auth_methods is None and "no NEWKEYS within 1s" in f.auth_error
     [auth] = evaluate(PasswordAuth(), _view(f))
     assert auth.status is Status.ERROR and "login methods are unknown" in auth.message
     assert statuses(BannerPrelogin(), _view(f)) == {Status.NOT_ASSESSED}
@@ -264,6 +267,15 @@ def test_close_before_kex_reply(server: Callable[[Handler], ScriptedServer]) -> 
     [r] = evaluate(HostKeyWeak(), _view(f))
     assert r.status is Status.ERROR and "could not be obtained" in r.message
     assert statuses(Terrapin(), _view(f)) == {Status.FAIL}  # the lists were still judged
+
+
+def test_forged_encrypted_packet_is_rejected(server: Callable[[Handler], ScriptedServer]) -> None:
+    srv = server(fake_sshd(after="garbage"))
+    f = _collect(srv)
+    # the decrypted length of random bytes is refused before anything more is read
+    assert "SERVICE_ACCEPT: encrypted packet of" in f.auth_error
+    assert "bytes refused" in f.auth_error
+    assert f.host_keys and f.kex  # what came before the fault is kept
 
 
 def test_no_kex_reply_is_bounded_by_the_probe_timeout(

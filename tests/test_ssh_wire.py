@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from checks.ssh.algorithms import TABLE_PATH, TableError, Verdict, load_table, table
 from checks.ssh.banner import TOPICS, scan_banner
+from scanner import sshtransport as tr
 from scanner import sshwire as w
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -267,3 +268,57 @@ def test_broken_table_is_refused_with_the_reason(
     with pytest.raises(TableError, match=message) as info:
         load_table(broken)
     assert str(broken) in str(info.value)
+
+
+# -- the encrypted transport ------------------------------------------------------------------
+PROTECTIONS = (
+    [(c, "") for c in sorted(tr.AEAD)]
+    + [("aes128-ctr", m) for m in sorted(tr.MACS)]
+    + [("aes256-ctr", "hmac-sha2-512-etm@openssh.com")]
+)
+
+
+def _pair(cipher: str, mac: str) -> tuple[tr.Direction, tr.Direction]:
+    k, h = w.encode_mpint(123456789), hashlib.sha256(b"exchange").digest()
+    out, _ = tr.directions("curve25519-sha256", k, h, cipher, mac, 3, 7)
+    peer, _ = tr.directions("curve25519-sha256", k, h, cipher, mac, 3, 7)
+    return out, peer
+
+
+def _open(d: tr.Direction, raw: bytes) -> bytes:
+    length, clear_head = d.length(raw[: d.head_size()])
+    assert length == len(raw) - 4 - d.tag_size()
+    return d.open(raw, clear_head)
+
+
+@pytest.mark.parametrize(("cipher", "mac"), PROTECTIONS)
+def test_transport_round_trip_and_tamper(cipher: str, mac: str) -> None:
+    out, peer = _pair(cipher, mac)
+    for payload in (b"\x05" + w.encode_string("ssh-userauth"), b"\x02" * 300, b"\x32"):
+        assert _open(peer, out.seal(payload)) == payload
+    raw = bytearray(out.seal(b"\x05hello"))
+    raw[-1] ^= 1
+    with pytest.raises(w.SshWireError, match="check"):
+        _open(peer, bytes(raw))
+
+
+def test_key_derivation_extends_past_one_digest() -> None:
+    k, h = w.encode_mpint(5), bytes(32)
+    long = tr.derive(hashlib.sha256, k, h, "C", 64)
+    assert long[:32] == tr.derive(hashlib.sha256, k, h, "C", 32)
+    assert long[32:] == hashlib.sha256(k + h + long[:32]).digest()
+
+
+def test_fetch_plan_fetches_the_rsa_key_once() -> None:
+    from scanner.collectors.ssh import fetch_plan
+
+    plan = fetch_plan(["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa", "ssh-dss", "ssh-ed25519"])
+    assert plan == [
+        ("ssh-rsa", ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]),
+        ("ssh-dss", ["ssh-dss"]),
+        ("ssh-ed25519", ["ssh-ed25519"]),
+    ]
+    assert fetch_plan(["ssh-ed25519", "rsa-sha2-256"]) == [
+        ("ssh-ed25519", ["ssh-ed25519"]),
+        ("rsa-sha2-256", ["rsa-sha2-256"]),
+    ]

@@ -6,11 +6,14 @@ What an unauthenticated client can learn, and how:
   marker) are read with Assay's own parser (`scanner.sshwire`), whose limits make a hostile
   server cost a bounded number of bytes and seconds;
 - each host key, by running the key exchange once per offered host-key algorithm up to the
-  server's KEX reply (which is sent in the clear and carries the host key). Assay never sends
-  NEWKEYS: no session keys are derived and nothing is encrypted, so any algorithm the server
-  offers can be examined, including ones modern clients refuse;
-- the login methods and the pre-login banner, with paramiko: one `none` authentication
-  attempt (the server answers with the methods it allows) after a normal key exchange.
+  server's KEX reply, which is sent in the clear and carries the host key. These connections
+  never send NEWKEYS, so any algorithm the server offers can be examined, including ones
+  modern clients refuse;
+- the login methods and the pre-login banner, on the first connection: its key exchange is
+  finished (`scanner.sshtransport` derives the keys and speaks AES-GCM, ChaCha20-Poly1305 or
+  AES-CTR with HMAC), then one `none` authentication request is sent, which the server
+  answers with the methods it allows (and first its Banner, if one is configured). Nothing
+  secret is sent, so the host key is reported, not verified.
 
 Connections run in parallel, at most `MAX_PARALLEL` at a time (OpenSSH's MaxStartups drops
 unauthenticated connections beyond 10 by default) and all within `SIDE_BUDGET` seconds, so the
@@ -24,16 +27,18 @@ import asyncio
 import contextlib
 import os
 import secrets
-import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, ConfigDict, Field
 
+from scanner import sshtransport as st
 from scanner import sshwire as w
 from scanner.model import Facts, Target, TargetKind
 from scanner.plugins import CollectContext, Collector
@@ -61,6 +66,8 @@ CLIENT_KEX: tuple[str, ...] = (
     "diffie-hellman-group-exchange-sha1",
     "diffie-hellman-group1-sha1",
 )
+RSA_SIGNATURES = ("ssh-rsa", "rsa-sha2-512", "rsa-sha2-256")
+GEX_SIZES = (1024, 3072, 8192)  # min, preferred, max bits asked of a group-exchange server
 _CURVES: dict[str, ec.EllipticCurve] = {
     "ecdh-sha2-nistp256": ec.SECP256R1(),
     "ecdh-sha2-nistp384": ec.SECP384R1(),
@@ -125,13 +132,20 @@ class SshFacts(Facts):
 
 # -- one connection ------------------------------------------------------------------------------
 class SshConnection:
-    """One TCP connection speaking the unencrypted part of the SSH transport."""
+    """One TCP connection: the identification, then packets (clear, or protected after NEWKEYS).
+
+    Sequence numbers are counted from the first packet in each direction, as the MACs and
+    ChaCha20 nonces of the encrypted transport need them.
+    """
 
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, where: str, t: float
     ) -> None:
         self.reader, self.writer, self.where, self.timeout = reader, writer, where, t
         self.buf = b""
+        self.seq_out = self.seq_in = 0
+        self.out: st.Direction | None = None
+        self.inn: st.Direction | None = None
 
     @classmethod
     async def open(cls, address: str, port: int, timeout: float) -> SshConnection:
@@ -159,12 +173,24 @@ class SshConnection:
             raise SshProbeError(f"{self.where}: connection closed by the server during {what}")
         self.buf += chunk
 
+    async def _fill(self, n: int, what: str) -> None:
+        while len(self.buf) < n:
+            await self._more(n - len(self.buf), what)
+
     async def send(self, data: bytes) -> None:
         try:
             self.writer.write(data)
             await asyncio.wait_for(self.writer.drain(), self.timeout)
         except (OSError, TimeoutError) as exc:
             raise SshProbeError(f"{self.where}: send failed: {exc or 'timeout'}") from None
+
+    async def send_packet(self, payload: bytes) -> None:
+        if self.out is not None:
+            data = self.out.seal(payload)
+        else:
+            data = w.encode_packet(payload)
+            self.seq_out += 1
+        await self.send(data)
 
     async def identification(self) -> w.Identification:
         """Read the server's identification (the whole phase bounded by one deadline)."""
@@ -183,28 +209,46 @@ class SshConnection:
                 )
             await self._more(w.MAX_PRE_BYTES + w.MAX_IDENT - len(self.buf), "identification")
 
+    async def _clear_packet(self, what: str) -> bytes:
+        await self._fill(4, what)
+        total = 4 + w.packet_length(self.buf)
+        await self._fill(total, what)
+        payload = w.decode_packet(self.buf[4:total])
+        self.buf = self.buf[total:]
+        self.seq_in += 1
+        return payload
+
+    async def _protected_packet(self, what: str) -> bytes:
+        inn = self.inn
+        assert inn is not None
+        head = inn.head_size()
+        await self._fill(head, what)
+        length, clear_head = inn.length(self.buf[:head])
+        if length > w.MAX_PACKET or length < 5:
+            raise w.SshWireError(f"encrypted packet of {length} bytes refused")
+        total = 4 + length + inn.tag_size()
+        await self._fill(total, what)
+        payload = inn.open(self.buf[:total], clear_head)
+        self.buf = self.buf[total:]
+        return payload
+
     async def packet(self, what: str) -> bytes:
         """The next payload, reading at most one packet's worth beyond what is buffered."""
         for _ in range(MAX_SKIPPED):
-            while True:
-                try:
-                    found = w.split_packet(self.buf)
-                except w.SshWireError as exc:
-                    raise SshProbeError(f"{self.where}: {what}: {exc}") from None
-                if found:
-                    payload, self.buf = found
-                    break
-                need = 4 - len(self.buf) if len(self.buf) < 4 else 0
-                if not need:
-                    need = 4 + w.packet_length(self.buf) - len(self.buf)
-                await self._more(need, what)
+            try:
+                if self.inn is None:
+                    payload = await self._clear_packet(what)
+                else:
+                    payload = await self._protected_packet(what)
+            except w.SshWireError as exc:
+                raise SshProbeError(f"{self.where}: {what}: {exc}") from None
             msg = payload[0]
             if msg == w.MSG_DISCONNECT:
                 raise SshProbeError(
                     f"{self.where}: server disconnected during {what}: "
                     f"{w.parse_disconnect(payload)}"
                 )
-            if msg not in (w.MSG_IGNORE, w.MSG_DEBUG):
+            if msg not in (w.MSG_IGNORE, w.MSG_DEBUG, w.MSG_EXT_INFO):
                 return payload
         raise SshProbeError(f"{self.where}: more than {MAX_SKIPPED} IGNORE/DEBUG messages")
 
@@ -220,49 +264,120 @@ class SshConnection:
             await asyncio.wait_for(self.writer.wait_closed(), 1.0)
 
 
-async def handshake(conn: SshConnection) -> tuple[w.Identification, w.KexInit | str]:
+@dataclass(frozen=True)
+class Handshake:
+    ident: w.Identification
+    kexinit: w.KexInit | str  # or why it could not be read
+    kexinit_payload: bytes = b""
+
+
+async def handshake(conn: SshConnection) -> Handshake:
     """Identification exchange and the server's KEXINIT (or why it could not be read)."""
     await conn.send(CLIENT_IDENT)
     ident = await conn.identification()
     if ident.proto not in ("2.0", "1.99"):
-        return ident, f"server speaks SSH protocol {ident.proto} only (SSH-1 is obsolete)"
+        return Handshake(
+            ident, f"server speaks SSH protocol {ident.proto} only (SSH-1 is obsolete)"
+        )
     try:
         payload = await conn.expect(w.MSG_KEXINIT, "KEXINIT")
-        return ident, w.parse_kexinit(payload)
+        return Handshake(ident, w.parse_kexinit(payload), payload)
     except (SshProbeError, w.SshWireError) as exc:
-        return ident, str(exc) if isinstance(exc, SshProbeError) else f"{conn.where}: {exc}"
+        return Handshake(
+            ident, str(exc) if isinstance(exc, SshProbeError) else f"{conn.where}: {exc}"
+        )
 
 
 def choose_kex(offered: tuple[str, ...] | list[str]) -> str | None:
     return next((k for k in CLIENT_KEX if k in offered), None)
 
 
-async def exchange(conn: SshConnection, server: w.KexInit, host_key_alg: str) -> SshHostKeyFacts:
-    """Run the key exchange with one host-key algorithm up to the server's KEX reply."""
-    method = choose_kex(server.kex)
+@dataclass(frozen=True)
+class Protection:
+    """The cipher and MAC the login probe asks for (None: nothing Assay can speak is offered)."""
+
+    cipher: str
+    mac: str
+
+
+def choose_protection(server: w.KexInit) -> Protection | None:
+    both = [c for c in server.ciphers_c2s if c in server.ciphers_s2c]
+    cipher = st.choose(tuple(st.CIPHERS), both)
+    if cipher is None:
+        return None
+    if cipher in st.AEAD:
+        return Protection(cipher, "")
+    macs = [m for m in server.macs_c2s if m in server.macs_s2c]
+    mac = st.choose(tuple(st.MACS), macs)
+    return Protection(cipher, mac) if mac else None
+
+
+@dataclass
+class Exchange:
+    """One finished key exchange: the host key, and what deriving session keys needs."""
+
+    host_key: SshHostKeyFacts
+    method: str
+    secret: Callable[[], bytes]  # K as an mpint (computed only when the session is used)
+    hashed: Callable[[bytes], bytes]  # H, given K
+
+
+async def exchange(
+    conn: SshConnection,
+    hs: Handshake,
+    host_key_alg: str,
+    protection: Protection | None = None,
+    method: str | None = None,
+) -> Exchange:
+    """Run the key exchange with one host-key algorithm up to the server's KEX reply.
+
+    `protection` asks for a cipher and MAC the login probe can speak; `method` forces a key
+    exchange (tests use it to cover each one); by default the first of CLIENT_KEX offered.
+    """
+    server = hs.kexinit
+    assert isinstance(server, w.KexInit)
+    method = method or choose_kex(server.kex)
     if method is None:
         raise SshProbeError(
             f"{conn.where}: no key exchange Assay can run is offered ({', '.join(server.kex)})"
         )
+    if protection is None:  # only the host key is wanted: accept whatever the server offers
+        c2s, s2c = server.ciphers_c2s, server.ciphers_s2c
+        m2s, m2c = server.macs_c2s, server.macs_s2c
+    else:
+        c2s = s2c = (protection.cipher,)
+        m2s = m2c = (protection.mac,) if protection.mac else server.macs_c2s
     ours = w.KexInit(
         cookie=os.urandom(16),
         kex=(method,),
         host_key=(host_key_alg,),
-        ciphers_c2s=server.ciphers_c2s or ("aes128-ctr",),
-        ciphers_s2c=server.ciphers_s2c or ("aes128-ctr",),
-        macs_c2s=server.macs_c2s or ("hmac-sha2-256",),
-        macs_s2c=server.macs_s2c or ("hmac-sha2-256",),
-        compression_c2s=server.compression_c2s or ("none",),
-        compression_s2c=server.compression_s2c or ("none",),
+        ciphers_c2s=c2s or ("aes128-ctr",),
+        ciphers_s2c=s2c or ("aes128-ctr",),
+        macs_c2s=m2s or ("hmac-sha2-256",),
+        macs_s2c=m2c or server.macs_s2c or ("hmac-sha2-256",),
+        compression_c2s=("none",)
+        if "none" in server.compression_c2s or not server.compression_c2s
+        else server.compression_c2s,
+        compression_s2c=("none",)
+        if "none" in server.compression_s2c or not server.compression_s2c
+        else server.compression_s2c,
     )
-    await conn.send(w.encode_packet(w.encode_kexinit(ours)))
+    i_c = w.encode_kexinit(ours)
+    await conn.send_packet(i_c)
     what = f"KEX reply for {host_key_alg}"
+    prefix = (
+        w.encode_string(CLIENT_IDENT.rstrip(b"\r\n"))
+        + w.encode_string(hs.ident.raw)
+        + w.encode_string(i_c)
+        + w.encode_string(hs.kexinit_payload)
+    )
     try:
-        reply = await _run_kex(conn, method, what)
+        reply, secret, body = await _run_kex(conn, method, what)
         key = w.parse_host_key(reply.host_key_blob)
     except w.SshWireError as exc:
         raise SshProbeError(f"{conn.where}: {what}: {exc}") from None
-    return SshHostKeyFacts(
+    hash_fn = st.kex_hash(method)
+    facts = SshHostKeyFacts(
         algorithm=host_key_alg,
         key_type=key.key_type,
         family=key.family,
@@ -274,36 +389,82 @@ async def exchange(conn: SshConnection, server: w.KexInit, host_key_alg: str) ->
         signature_algorithm=reply.signature_algorithm,
         kex=method,
     )
+    k_s = w.encode_string(reply.host_key_blob)
+    return Exchange(
+        facts,
+        method,
+        lambda: secret(reply),
+        lambda k: hash_fn(prefix + k_s + body(reply) + k).digest(),
+    )
 
 
-async def _run_kex(conn: SshConnection, method: str, what: str) -> w.KexReply:
+Secret = Callable[[w.KexReply], bytes]
+Body = Callable[[w.KexReply], bytes]
+
+
+async def _run_kex(conn: SshConnection, method: str, what: str) -> tuple[w.KexReply, Secret, Body]:
+    """Send our half, read the reply; return it with K(reply) and the hashed exchange values."""
     if method.startswith("curve25519"):
-        x = X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        await conn.send(w.encode_packet(bytes([w.MSG_KEX_INIT]) + w.encode_string(x)))
-        return w.parse_kex_reply(await conn.expect(w.MSG_KEX_REPLY, what))
-    if method in _CURVES:
-        point = (
-            ec.generate_private_key(_CURVES[method])
-            .public_key()
-            .public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        priv = X25519PrivateKey.generate()
+        q_c = priv.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        await conn.send_packet(bytes([w.MSG_KEX_INIT]) + w.encode_string(q_c))
+        reply = w.parse_kex_reply(await conn.expect(w.MSG_KEX_REPLY, what))
+        return (
+            reply,
+            lambda r: _mpint_bytes(
+                priv.exchange(X25519PublicKey.from_public_bytes(r.server_public))
+            ),
+            lambda r: w.encode_string(q_c) + w.encode_string(r.server_public),
         )
-        await conn.send(w.encode_packet(bytes([w.MSG_KEX_INIT]) + w.encode_string(point)))
-        return w.parse_kex_reply(await conn.expect(w.MSG_KEX_REPLY, what))
+    if method in _CURVES:
+        curve = _CURVES[method]
+        ecpriv = ec.generate_private_key(curve)
+        q_c = ecpriv.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        await conn.send_packet(bytes([w.MSG_KEX_INIT]) + w.encode_string(q_c))
+        reply = w.parse_kex_reply(await conn.expect(w.MSG_KEX_REPLY, what))
+        return (
+            reply,
+            lambda r: _mpint_bytes(
+                ecpriv.exchange(
+                    ec.ECDH(), ec.EllipticCurvePublicKey.from_encoded_point(curve, r.server_public)
+                )
+            ),
+            lambda r: w.encode_string(q_c) + w.encode_string(r.server_public),
+        )
     if method in w.DH_GROUPS:
-        p = w.DH_GROUPS[method]
-        e = pow(2, secrets.randbelow(p - 3) + 2, p)
-        await conn.send(w.encode_packet(bytes([w.MSG_KEX_INIT]) + w.encode_mpint(e)))
-        return w.parse_kex_reply(await conn.expect(w.MSG_KEX_REPLY, what))
-    # diffie-hellman-group-exchange-*: ask for a group, then the ordinary exchange in it
-    request = struct.pack(">BIII", w.MSG_GEX_REQUEST, 1024, 3072, 8192)
-    await conn.send(w.encode_packet(request))
-    p, g = w.parse_gex_group(await conn.expect(w.MSG_KEX_REPLY, "DH GEX group"))
-    e = pow(g, secrets.randbelow(p - 3) + 2, p)
-    await conn.send(w.encode_packet(bytes([w.MSG_GEX_INIT]) + w.encode_mpint(e)))
-    return w.parse_kex_reply(await conn.expect(w.MSG_GEX_REPLY, what), w.MSG_GEX_REPLY)
+        p, g, head = w.DH_GROUPS[method], 2, b""
+    else:  # diffie-hellman-group-exchange-*: ask for a group first
+        request = struct.pack(">BIII", w.MSG_GEX_REQUEST, *GEX_SIZES)
+        await conn.send_packet(request)
+        p, g = w.parse_gex_group(await conn.expect(w.MSG_KEX_REPLY, "DH GEX group"))
+        head = struct.pack(">III", *GEX_SIZES) + w.encode_mpint(p) + w.encode_mpint(g)
+    x = secrets.randbelow(p - 3) + 2
+    e = pow(g, x, p)
+    if method in w.DH_GROUPS:
+        await conn.send_packet(bytes([w.MSG_KEX_INIT]) + w.encode_mpint(e))
+        reply = w.parse_kex_reply(await conn.expect(w.MSG_KEX_REPLY, what))
+    else:
+        await conn.send_packet(bytes([w.MSG_GEX_INIT]) + w.encode_mpint(e))
+        reply = w.parse_kex_reply(await conn.expect(w.MSG_GEX_REPLY, what), w.MSG_GEX_REPLY)
+
+    def f_of(r: w.KexReply) -> int:
+        f = int.from_bytes(r.server_public, "big", signed=True)
+        if not 1 < f < p - 1:
+            raise SshProbeError(f"{conn.where}: server's DH value is out of range")
+        return f
+
+    return (
+        reply,
+        lambda r: w.encode_mpint(pow(f_of(r), x, p)),
+        lambda r: head + w.encode_mpint(e) + w.encode_string(r.server_public),
+    )
 
 
-# -- the login-method probe (paramiko, in a thread) ---------------------------------------------
+def _mpint_bytes(shared: bytes) -> bytes:
+    return w.encode_mpint(int.from_bytes(shared, "big"))
+
+
+# -- the login-method probe ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class AuthProbe:
     methods: list[str] | None
@@ -313,46 +474,54 @@ class AuthProbe:
     error: str = ""
 
 
-def probe_auth(address: str, port: int, timeout: float, user: str = AUTH_PROBE_USER) -> AuthProbe:
-    """One `none` userauth request after a normal key exchange; the allowed methods and banner.
-
-    paramiko's timeouts (connect, banner, handshake, auth) each bound one step, so the thread
-    always ends. Host keys are not verified here: nothing secret is sent.
-    """
-    import paramiko  # only needed for this probe; keeps the wire parser import light
-
-    where = f"ssh {address}:{port}"
+async def probe_auth(
+    conn: SshConnection, ex: Exchange, protection: Protection, user: str = AUTH_PROBE_USER
+) -> AuthProbe:
+    """Finish the exchange (NEWKEYS), then one `none` userauth request: methods and banner."""
     try:
-        sock = socket.create_connection((address, port), timeout=timeout)
-    except OSError as exc:
-        return AuthProbe(None, error=f"{where}: login probe cannot connect: {exc}")
-    transport = paramiko.Transport(sock)
-    transport.banner_timeout = timeout
-    transport.handshake_timeout = timeout
-    transport.auth_timeout = timeout
-    try:
-        transport.start_client(timeout=timeout)
-        methods: list[str]
-        accepted = False
+        k = ex.secret()
+    except (ValueError, SshProbeError) as exc:
+        raise SshProbeError(
+            f"{conn.where}: the server's key-exchange value is invalid: {exc}"
+        ) from None
+    h = ex.hashed(k)
+    await conn.send_packet(bytes([w.MSG_NEWKEYS]))
+    await conn.expect(w.MSG_NEWKEYS, "NEWKEYS")
+    conn.out, conn.inn = st.directions(
+        ex.method, k, h, protection.cipher, protection.mac, conn.seq_out, conn.seq_in
+    )
+    await conn.send_packet(bytes([w.MSG_SERVICE_REQUEST]) + w.encode_string("ssh-userauth"))
+    await conn.expect(w.MSG_SERVICE_ACCEPT, "SERVICE_ACCEPT")
+    await conn.send_packet(
+        bytes([w.MSG_USERAUTH_REQUEST])
+        + w.encode_string(user)
+        + w.encode_string("ssh-connection")
+        + w.encode_string("none")
+    )
+    banner = ""
+    for _ in range(MAX_SKIPPED):
+        payload = await conn.packet("reply to the none authentication")
+        r = w.Reader(payload, "userauth reply")
+        msg = r.byte("message number")
         try:
-            transport.auth_none(user)
-            methods, accepted = ["none"], True
-        except paramiko.BadAuthenticationType as exc:
-            methods = [str(m) for m in exc.allowed_types]
-        raw = transport.get_banner() or b""
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            if msg == w.MSG_USERAUTH_BANNER:
+                banner += r.string("banner", w.MAX_PACKET).decode("utf-8", "replace")
+                continue
+            if msg == w.MSG_USERAUTH_FAILURE:
+                methods = list(r.name_list("authentications that can continue"))
+            elif msg == w.MSG_USERAUTH_SUCCESS:
+                methods = ["none"]
+            else:
+                raise SshProbeError(f"{conn.where}: unexpected message {msg} after userauth none")
+        except w.SshWireError as exc:
+            raise SshProbeError(f"{conn.where}: {exc}") from None
         return AuthProbe(
             methods,
-            accepted,
-            _clean_banner(text[:BANNER_LIMIT]),
-            len(text) > BANNER_LIMIT,
+            msg == w.MSG_USERAUTH_SUCCESS,
+            _clean_banner(banner[:BANNER_LIMIT]),
+            len(banner) > BANNER_LIMIT,
         )
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        reason = str(exc) or type(exc).__name__
-        return AuthProbe(None, error=f"{where}: login probe failed: {reason}")
-    finally:
-        transport.close()
-        sock.close()
+    raise SshProbeError(f"{conn.where}: more than {MAX_SKIPPED} banners without an answer")
 
 
 def _clean_banner(text: str) -> str:
@@ -388,10 +557,11 @@ class SshCollector(Collector):
         t = ctx.probe_timeout
         conn = await SshConnection.open(address, port, t)
         try:
-            ident, kexinit = await handshake(conn)
+            hs = await handshake(conn)
         except BaseException:
             await conn.close()
             raise
+        ident = hs.ident
         facts = SshFacts(
             address=address,
             port=port,
@@ -401,31 +571,45 @@ class SshCollector(Collector):
             comments=ident.comments,
             pre_ident_lines=list(ident.pre_lines[:10]),
         )
-        if isinstance(kexinit, str):
+        if isinstance(hs.kexinit, str):
             await conn.close()
-            facts.kexinit_error = kexinit
+            facts.kexinit_error = hs.kexinit
             facts.auth_error = "not probed: the handshake did not get past KEXINIT"
             return facts
-        _fill_lists(facts, kexinit)
-        await self._gather(facts, conn, kexinit, address, port, t)
+        _fill_lists(facts, hs.kexinit)
+        await self._gather(facts, conn, hs, address, port, t)
         return facts
 
     async def _gather(
         self,
         facts: SshFacts,
         first: SshConnection,
-        kexinit: w.KexInit,
+        hs: Handshake,
         address: str,
         port: int,
         t: float,
     ) -> None:
+        """The first connection goes on to the login probe; every other host key gets a
+        connection of its own (at most MAX_PARALLEL at a time)."""
+        assert isinstance(hs.kexinit, w.KexInit)
         gate = asyncio.Semaphore(MAX_PARALLEL)
-        algorithms = list(dict.fromkeys(kexinit.host_key))
+        plan = fetch_plan(hs.kexinit.host_key)
+        protection = choose_protection(hs.kexinit)
+        first_key: list[SshHostKeyFacts] = []
 
-        async def on_first(alg: str) -> SshHostKeyFacts:
+        async def login() -> AuthProbe:
             try:
                 async with gate:
-                    return await exchange(first, kexinit, alg)
+                    if not plan:
+                        raise SshProbeError(f"{first.where}: no host-key algorithm is offered")
+                    ex = await exchange(first, hs, plan[0][0], protection)
+                    first_key.append(ex.host_key)
+                    if protection is None:
+                        raise SshProbeError(
+                            f"{first.where}: login methods not probed: no cipher and MAC "
+                            f"Assay can speak is offered ({', '.join(facts.ciphers)})"
+                        )
+                    return await probe_auth(first, ex, protection)
             finally:
                 await first.close()
 
@@ -433,46 +617,38 @@ class SshCollector(Collector):
             async with gate:
                 conn = await SshConnection.open(address, port, t)
                 try:
-                    _, server = await handshake(conn)
-                    if isinstance(server, str):
-                        raise SshProbeError(server)
-                    return await exchange(conn, server, alg)
+                    other = await handshake(conn)
+                    if isinstance(other.kexinit, str):
+                        raise SshProbeError(other.kexinit)
+                    return (await exchange(conn, other, alg)).host_key
                 finally:
                     await conn.close()
 
-        async def auth() -> AuthProbe:
-            async with gate:
-                return await asyncio.to_thread(probe_auth, address, port, t)
-
-        jobs: dict[str, asyncio.Task[object]] = {"(login probe)": asyncio.create_task(auth())}
-        for i, alg in enumerate(algorithms):
-            jobs[alg] = asyncio.create_task(on_first(alg) if i == 0 else fresh(alg))
-        if not algorithms:
-            await first.close()
-        _done, pending = await asyncio.wait(jobs.values(), timeout=SIDE_BUDGET)
-        for task in pending:
-            task.cancel()
-        for name, task in jobs.items():
-            if task in pending:
-                reason = f"not finished within the budget of {SIDE_BUDGET:g}s"
-            elif task.exception() is not None:
-                exc = task.exception()
-                reason = str(exc) or type(exc).__name__
-            else:
-                reason = ""
-            if name == "(login probe)":
+        login_task: asyncio.Task[Any] = asyncio.create_task(login())
+        jobs: list[tuple[asyncio.Task[Any], list[str]]] = [(login_task, plan[0][1] if plan else [])]
+        jobs += [(asyncio.create_task(fresh(alg)), covers) for alg, covers in plan[1:]]
+        _done, pending = await asyncio.wait([j for j, _ in jobs], timeout=SIDE_BUDGET)
+        for task, covers in jobs:
+            reason = _failure(task)
+            if task is login_task:
                 self._auth_facts(facts, task, reason)
-            elif reason:
-                facts.host_key_errors[name] = reason
+                key: SshHostKeyFacts | None = first_key[0] if first_key else None
             else:
-                result = task.result()
-                assert isinstance(result, SshHostKeyFacts)
-                facts.host_keys.append(result)
+                key = None if reason else task.result()
+            for alg in covers:
+                if key is None:
+                    facts.host_key_errors[alg] = reason
+                elif alg == key.algorithm:
+                    facts.host_keys.append(key)
+                else:  # the same key, answering for a sibling signature algorithm
+                    facts.host_keys.append(
+                        key.model_copy(update={"algorithm": alg, "signature_algorithm": ""})
+                    )
         if pending:
             await asyncio.wait(pending, timeout=1.0)
 
     @staticmethod
-    def _auth_facts(facts: SshFacts, task: asyncio.Task[object], reason: str) -> None:
+    def _auth_facts(facts: SshFacts, task: asyncio.Task[Any], reason: str) -> None:
         if reason:
             facts.auth_error = reason
             return
@@ -483,6 +659,39 @@ class SshCollector(Collector):
         facts.auth_error = probe.error
         facts.prelogin_banner = probe.banner
         facts.prelogin_banner_truncated = probe.banner_truncated
+
+
+def fetch_plan(offered: tuple[str, ...] | list[str]) -> list[tuple[str, list[str]]]:
+    """Which host-key algorithms to run an exchange for, and the offered ones each answers.
+
+    The three RSA signature algorithms use the server's one RSA key (OpenSSH, Dropbear and
+    libssh keep one key per type), so it is fetched once, with ssh-rsa when offered (that
+    exchange also shows whether the server really signs with SHA-1). Certificates and every
+    other type get their own exchange.
+    """
+    algs = list(dict.fromkeys(offered))
+    rsa = [a for a in algs if a in RSA_SIGNATURES]
+    plan: list[tuple[str, list[str]]] = []
+    for alg in algs:
+        if alg in RSA_SIGNATURES:
+            if alg == rsa[0]:
+                plan.append(("ssh-rsa" if "ssh-rsa" in rsa else alg, rsa))
+        else:
+            plan.append((alg, [alg]))
+    return plan
+
+
+def _failure(task: asyncio.Task[Any]) -> str:
+    """Why a side task gave nothing ("" when it has a result)."""
+    if not task.done():
+        task.cancel()
+        return f"not finished within the budget of {SIDE_BUDGET:g}s"
+    if task.cancelled():
+        return "cancelled"
+    exc = task.exception()
+    if exc is not None:
+        return str(exc) or type(exc).__name__
+    return ""
 
 
 def _fill_lists(facts: SshFacts, k: w.KexInit) -> None:
