@@ -396,3 +396,41 @@ def test_parse_chain_never_raises(ders: list[bytes]) -> None:
 @given(st.text(max_size=80), st.text(max_size=80))
 def test_dns_matches_never_raises(presented: str, reference: str) -> None:
     assert dns_matches(presented, reference) in (True, False)
+
+
+def test_missing_intermediate_records_aia_without_fetching() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+
+    ca = TestCA()
+    key = ec.generate_private_key(ec.SECP256R1())
+    url = "http://pki.so-tttt.example/issuing-ca.crt"  # never contacted: conftest would fail
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "portal")]))
+        .issuer_name(ca.intermediate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=60))
+        .add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.CA_ISSUERS,
+                        x509.UniformResourceIdentifier(url),
+                    )
+                ]
+            ),
+            critical=False,
+        )
+        .sign(ca.inter_key, hashes.SHA256())
+    )
+    facts = analyse(EP, [leaf.public_bytes(_der())], NOW, ())
+    assert not facts.chain.complete and facts.chain.missing_issuer_urls == (url,)
+    view = FactsView(target("127.0.0.9", 443), {COLLECTOR.id: facts})
+    res = evaluate(ChainIncomplete(), view)
+    assert [r.status for r in res] == [Status.FAIL]
+    assert url in res[0].message and "not fetched" in res[0].message
