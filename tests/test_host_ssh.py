@@ -313,6 +313,7 @@ class Scripted:
 class _Server(paramiko.ServerInterface):
     def __init__(self) -> None:
         self.command = threading.Event()
+        self.text = b""
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         return (
@@ -328,11 +329,14 @@ class _Server(paramiko.ServerInterface):
         return paramiko.AUTH_SUCCESSFUL
 
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        self.text = command
         self.command.set()
         return True
 
 
-def _serve_one(sock: socket.socket, host_key: paramiko.PKey, mode: str) -> None:
+def _serve_one(
+    sock: socket.socket, host_key: paramiko.PKey, mode: str, seen: dict[str, bytes]
+) -> None:
     conn, _ = sock.accept()
     t = paramiko.Transport(conn)
     t.add_server_key(host_key)
@@ -343,12 +347,16 @@ def _serve_one(sock: socket.socket, host_key: paramiko.PKey, mode: str) -> None:
         t.close()
         return
     server.command.wait(10)
+    chan.settimeout(30)
     script = b""
     while True:
         data = chan.recv(65536)
         if not data:
             break
         script += data
+    seen["command"] = server.text
+    if mode == "sudo":  # what sudo -S would read first: one line with the password
+        seen["password"], _, script = script.partition(b"\n")
     if mode == "noise":
         chan.sendall(b"*** Welcome to web01 ***\nYou have new mail.\n")
     proc = subprocess.run(["/bin/sh", "-s"], input=script, capture_output=True, timeout=60)
@@ -373,19 +381,28 @@ def scripted_key(tmp_path_factory: pytest.TempPathFactory) -> paramiko.PKey:
     return paramiko.Ed25519Key.from_private_key_file(str(path))
 
 
-def run_scripted(mode: str, key: paramiko.PKey, tmp_path: Path, client_key: str) -> HostConfigFacts:
+def run_scripted(
+    mode: str,
+    key: paramiko.PKey,
+    tmp_path: Path,
+    client_key: str,
+    seen: dict[str, bytes] | None = None,
+    **login_args: object,
+) -> HostConfigFacts:
     addr = pick_loopback()
     sock = socket.socket()
     sock.bind((addr, 0))
     sock.listen(1)
     sock.settimeout(30)
     port = sock.getsockname()[1]
-    th = threading.Thread(target=_serve_one, args=(sock, key, mode), daemon=True)
+    seen = {} if seen is None else seen
+    th = threading.Thread(target=_serve_one, args=(sock, key, mode, seen), daemon=True)
     th.start()
     kh = tmp_path / "kh"
     kh.write_text(f"[{addr}]:{port} {key.get_name()} {key.get_base64()}\n")
     try:
-        lg = Login(address=addr, port=port, user="root", key_text=client_key, store=str(kh))
+        args: dict[str, object] = {"user": "root", **login_args}
+        lg = Login(address=addr, port=port, key_text=client_key, store=str(kh), **args)  # type: ignore[arg-type]
         opts = GatherOptions(sections=("meta", "os_release", "passwd", "sysctl", "issue"))
         return asyncio.run(gather_ssh(lg, opts, connect_timeout=10, budget=60))
     finally:
@@ -426,3 +443,48 @@ def test_non_utf8_output_is_marked_and_the_rest_is_read(
     assert facts.section("issue").non_utf8
     assert any("issue: output was not UTF-8" in e for e in facts.errors)
     assert facts.accounts and facts.sysctl
+
+
+def test_sudo_password_goes_on_the_channel_once_and_nowhere_else(
+    pair: SshdPair, scripted_key: paramiko.PKey, tmp_path: Path
+) -> None:
+    seen: dict[str, bytes] = {}
+    facts = run_scripted(
+        "sudo",
+        scripted_key,
+        tmp_path,
+        pair.client_key.read_text(),
+        seen,
+        user="audit",
+        sudo=True,
+        sudo_password="sudo-pw-4711",
+    )
+    assert seen["password"] == b"sudo-pw-4711"
+    command = seen["command"].decode()
+    assert "sudo -S" in command and "sudo -n -- /bin/sh -s" in command
+    assert "sudo-pw-4711" not in command  # never on a command line
+    assert facts.complete and facts.sudo
+    assert "sudo-pw-4711" not in facts.model_dump_json()
+
+
+def test_remote_commands() -> None:
+    from scanner.remote.session import sudo_command
+
+    base = {"address": "10.0.0.5", "port": 22, "user": "audit"}
+    assert sudo_command(Login(**base)) == "/bin/sh -s"  # type: ignore[arg-type]
+    assert sudo_command(Login(**base, sudo=True)) == "sudo -n -- /bin/sh -s"  # type: ignore[arg-type]
+    root = {**base, "user": "root"}
+    assert sudo_command(Login(**root, sudo=True, sudo_password="x")) == "/bin/sh -s"  # type: ignore[arg-type]
+
+
+def test_a_login_never_shows_its_secrets() -> None:
+    lg = Login(
+        address="10.0.0.5",
+        port=22,
+        user="audit",
+        key_text="KEYTEXT",
+        password="PW1",
+        sudo_password="PW2",
+    )
+    shown = repr(lg) + str(lg)
+    assert "KEYTEXT" not in shown and "PW1" not in shown and "PW2" not in shown
