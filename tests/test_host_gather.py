@@ -10,6 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scanner.gather.facts import HostConfigFacts, SectionState
 from scanner.gather.interpret import to_facts
@@ -238,3 +240,23 @@ def test_sshd_reports_the_effective_configuration_of_another_file(tmp_path: Path
     facts = asyncio.run(gather_local(GatherOptions(sshd_config=str(conf), sections=("sshd",))))
     assert facts.sshd["permitrootlogin"] == ["no"]
     assert facts.sshd["ciphers"] == ["aes256-cbc"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=4000))
+def test_any_bytes_parse_without_raising(data: bytes) -> None:
+    p = parse_output(data, N, max_section=512)
+    assert all(len(s.text.encode()) <= 512 * 4 for s in p.sections.values())
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(SECTIONS),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=600),
+    st.integers(min_value=0, max_value=130),
+)
+def test_any_section_text_is_read_or_reported(name: str, body: str, rc: int) -> None:
+    body = body.replace(f"@@assay-{N}", "")
+    data = out(f"@@assay-{N} START\n", sec(name, body, rc), f"@@assay-{N} DONE\n")
+    facts = to_facts(parse_output(data, N), HostConfigFacts(address="h", via="ssh"), (name,))
+    HostConfigFacts.model_validate_json(facts.model_dump_json())  # stays storable

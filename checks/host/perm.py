@@ -302,7 +302,9 @@ def _judge_for(rule: Rule) -> Any:
     def judge(h: HostConfigFacts, p: Any) -> Result:
         stat = next((h.files[x] for x in rule.paths if x in h.files and h.files[x].exists), None)
         if stat is None:
-            return not_applicable(f"{' and '.join(rule.paths)} does not exist on this host")
+            shown = " nor ".join(rule.paths)
+            what = f"neither {shown} exists" if len(rule.paths) > 1 else f"{shown} does not exist"
+            return not_applicable(f"{what} on this host")
         problems = []
         mode = stat.mode or 0
         extra = mode & ~rule.max_mode & 0o7777

@@ -172,6 +172,27 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# The package to remove on the RHEL family, where it differs or exists at all.
+RHEL = {
+    "telnetd": "telnet-server",
+    "rsh_server": "rsh-server",
+    "rsh_client": "rsh",
+    "telnet_client": "telnet",
+    "tftpd": "tftp-server",
+    "tftp_client": "tftp",
+    "xinetd": "xinetd",
+    "nis": "ypserv ypbind",
+    "talk": "talk talk-server",
+    "ldap_client_tools": "openldap-clients",
+    "avahi": "avahi",
+    "cups": "cups",
+    "snmpd": "net-snmp",
+    "rpcbind": "rpcbind",
+    "autofs": "autofs",
+    "prelink": "prelink",
+}
+
+
 def _judge_for(rule: Rule) -> Any:
     def judge(h: HostConfigFacts, p: Any) -> Result:
         found = h.installed(*rule.packages)
@@ -195,10 +216,11 @@ def _register() -> None:
                 severity=r.severity,
                 rationale=r.rationale,
                 fix="Remove the package (stop and disable its service first if it runs).",
-                snippet=f"apt-get purge {' '.join(r.packages[:2])}   # RHEL: dnf remove "
-                f"{r.packages[-1]}",
-                verify=f"`dpkg -l {r.packages[0]}` (or `rpm -q {r.packages[-1]}`) reports it is "
-                "not installed.",
+                snippet=f"apt-get purge {' '.join(r.packages[:2])}"
+                + (f"\n# RHEL family: dnf remove {RHEL[r.name]}" if RHEL.get(r.name) else ""),
+                verify=f"`dpkg -l {r.packages[0]}`"
+                + (f" (RHEL: `rpm -q {RHEL[r.name]}`)" if RHEL.get(r.name) else "")
+                + " reports it is not installed.",
                 references=r.references,
                 tags=("packages",),
             ),
