@@ -8,8 +8,13 @@ protocols closely enough for `nmap -sV` and for Assay's own collectors:
   a Redis-compatible server without authentication, a Telnet login, the echo/daytime/chargen
   "small services" and a login form over cleartext HTTP;
 * the *good* host runs the hardened counterparts: FTP without anonymous access behind a neutral
-  banner (TLS required where pyftpdlib can offer it), Redis that demands authentication, and
-  HTTP that only redirects to HTTPS with HSTS.
+  banner (TLS required where pyftpdlib can offer it), Redis that demands authentication,
+  HTTP that only redirects to HTTPS with HSTS, and the HTTPS site itself.
+
+Both hosts also run an HTTPS site (`scanner.demo_tls`: legacy protocols, weak suites and a bad
+certificate on the weak host; TLS 1.2/1.3 AEAD and a certificate from the demo's own CA on the
+good one) and an SSH server (`scanner.demo_ssh`, paramiko: legacy algorithms and password login
+on the weak host, a hardened configuration on the good one).
 
 Safety, because scanners and curious clients will poke at these: nothing binds outside loopback,
 no command is ever executed (the Redis look-alike only describes its commands), no submitted
@@ -36,6 +41,7 @@ import random
 import secrets
 import shutil
 import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -53,6 +59,9 @@ from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 from ruamel.yaml import YAML
+
+from scanner.demo_ssh import DemoSshServer
+from scanner.demo_tls import DemoTls
 
 try:  # TLS for FTP needs pyOpenSSL, which Assay does not depend on.
     from pyftpdlib.handlers import TLS_FTPHandler  # type: ignore[attr-defined]
@@ -91,12 +100,53 @@ PREFERRED_PORTS: dict[str, int] = {
     "chargen": 2119,
     "telnet": 2123,
     "http": 2180,
+    "https": 2443,
+    "ssh": 2222,
     "redis": 6379,
 }
 PORT_WINDOW = 64  # ports tried upward from the preferred one before falling back to any port
 
 # Checks that only run with --active: the demo expects them to fail only then.
 ACTIVE_ONLY_CHECKS = frozenset({"net.ftp.anonymous_write"})
+
+# What the weak host's TLS and SSH services must be found to fail (the protocol audits).
+WEB_WEAK_EXPECT: tuple[str, ...] = (
+    "web.disclosure.version",
+    "web.forms.csrf",
+    "web.headers.csp",
+    "web.headers.frame",
+    "web.headers.hsts",
+    "web.headers.isolation",
+    "web.headers.nosniff",
+    "web.headers.permissions",
+    "web.headers.referrer",
+    "web.observatory.grade",
+)
+WEAK_TLS_EXPECT: tuple[str, ...] = (
+    "tls.cert.expired",
+    "tls.cert.name_mismatch",
+    "tls.cert.sha1",
+    "tls.cert.untrusted",
+    "tls.cert.weak_key",
+    "tls.cipher.cbc_tls10",
+    "tls.cipher.no_forward_secrecy",
+    "tls.cipher.no_server_order",
+    "tls.cipher.null_anon_export",
+    "tls.dh.weak",
+    "tls.profile",
+    "tls.protocol.legacy",
+    "tls.protocol.no_tls13",
+    *WEB_WEAK_EXPECT,
+)
+WEAK_SSH_EXPECT: tuple[str, ...] = (
+    "ssh.auth.password",
+    "ssh.banner.prelogin",
+    "ssh.banner.version",
+    "ssh.cipher.weak",
+    "ssh.hostkey.weak",
+    "ssh.mac.weak",
+    "ssh.terrapin",
+)
 
 _FTP_CHECKS_WEAK = [
     "net.ftp.anonymous_login",
@@ -757,7 +807,8 @@ def _unknown_sub(sub: bytes, container: str) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # minimal HTTP/1.1 (one request per connection, Connection: close)
 
-HTTP_SERVER = "nginx/1.18.0"
+HTTP_SERVER = "nginx/1.18.0"  # the weak host names its version
+GOOD_SERVER = "nginx"  # the good host does not (server_tokens off)
 _REASONS = {
     200: "OK",
     301: "Moved Permanently",
@@ -860,10 +911,11 @@ def http_response(
     extra: Iterable[tuple[str, str]] = (),
     head_only: bool = False,
     content_type: str = "text/html; charset=utf-8",
+    server: str = HTTP_SERVER,
 ) -> bytes:
     lines = [
         f"HTTP/1.1 {status} {_REASONS[status]}",
-        f"Server: {HTTP_SERVER}",
+        f"Server: {server}",
         f"Date: {formatdate(usegmt=True)}",
         f"Content-Type: {content_type}",
         f"Content-Length: {len(body)}",
@@ -897,14 +949,60 @@ def _weak_site(req: HttpRequest) -> bytes:
 HSTS = "max-age=63072000; includeSubDomains"
 
 
-def _good_site(req: HttpRequest) -> bytes:
-    path = req.path if req.path.startswith("/") else "/"
-    location = f"https://{GOOD_HOST_NAME}{path}"
+def _redirect_site(https_port: Callable[[], int]) -> Callable[[HttpRequest], bytes]:
+    """The good host's cleartext HTTP: every request is sent to the HTTPS site."""
+
+    def site(req: HttpRequest) -> bytes:
+        path = req.path if req.path.startswith("/") else "/"
+        location = f"https://{GOOD_HOST_NAME}:{https_port()}{path}"
+        return http_response(
+            301,
+            _status_page(301),
+            [("Location", location), ("Strict-Transport-Security", HSTS)],
+            head_only=req.method == "HEAD",
+            server=GOOD_SERVER,
+        )
+
+    return site
+
+
+GOOD_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Staff portal</title></head>
+<body>
+<h1>Staff portal</h1>
+<p>Opening hours: Monday to Friday, 8:00 to 16:30.</p>
+<p><small>Assay demo unit: this page is served over TLS 1.2/1.3 with the usual security
+headers.</small></p>
+</body>
+</html>
+"""
+
+# What a hardened site sends with every response (the good host's HTTPS site).
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Strict-Transport-Security", HSTS),
+    ("Content-Security-Policy", "default-src 'none'; style-src 'self'; frame-ancestors 'none'"),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+)
+
+
+def _good_tls_site(req: HttpRequest) -> bytes:
+    head_only = req.method == "HEAD"
+    if req.method not in ("GET", "HEAD"):
+        return http_response(
+            405, _status_page(405), [("Allow", "GET, HEAD"), *SECURITY_HEADERS], server=GOOD_SERVER
+        )
+    if req.path not in ("/", "/index.html"):
+        return http_response(
+            404, _status_page(404), SECURITY_HEADERS, head_only=head_only, server=GOOD_SERVER
+        )
     return http_response(
-        301,
-        _status_page(301),
-        [("Location", location), ("Strict-Transport-Security", HSTS)],
-        head_only=req.method == "HEAD",
+        200, GOOD_PAGE.encode(), SECURITY_HEADERS, head_only=head_only, server=GOOD_SERVER
     )
 
 
@@ -925,11 +1023,23 @@ def _http(site: Callable[[HttpRequest], bytes]) -> Handler:
 # running the asyncio services in one background thread
 
 
+TLS_HANDSHAKE_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class _Listener:
+    name: str
+    sock: socket.socket
+    handler: Handler
+    limit: int  # StreamReader limit (longest line accepted)
+    tls: ssl.SSLContext | None = None
+
+
 class _AsyncServices:
     """All asyncio services of a demo unit, on one event loop in one daemon thread."""
 
-    def __init__(self, listeners: list[tuple[str, socket.socket, Handler, int]]) -> None:
-        self._listeners = listeners  # (name, listening socket, handler, reader limit)
+    def __init__(self, listeners: list[_Listener]) -> None:
+        self._listeners = listeners
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -955,12 +1065,17 @@ class _AsyncServices:
                 loop.call_soon_threadsafe(stopping.set)
         if self._thread.is_alive():
             self._thread.join(STOP_TIMEOUT)
-        for _, sock, _, _ in self._listeners:
-            sock.close()  # no-op when the server already closed it
+        for listener in self._listeners:
+            listener.sock.close()  # no-op when the server already closed it
         return not self._thread.is_alive()
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
+        # Scanners (nmap's probes, Assay's own hellos) break TLS handshakes on purpose; asyncio
+        # would log each one as an error. They are the demo's normal traffic.
+        loop.set_exception_handler(
+            lambda _loop, context: LOG.debug("demo: %s", context.get("message", ""))
+        )
         self._loop = loop
         try:
             loop.run_until_complete(self._main())
@@ -976,11 +1091,15 @@ class _AsyncServices:
     async def _main(self) -> None:
         self._stopping = asyncio.Event()
         servers: list[asyncio.Server] = []
+        acceptors: list[asyncio.Task[None]] = []
         try:
-            for name, sock, handler, limit in self._listeners:
-                self._active[name] = 0
+            for lst in self._listeners:
+                self._active[lst.name] = 0
+                if lst.tls is not None:
+                    acceptors.append(asyncio.create_task(self._accept_tls(lst)))
+                    continue
                 server = await asyncio.start_server(
-                    self._guard(name, handler), sock=sock, limit=limit
+                    self._guard(lst.name, lst.handler), sock=lst.sock, limit=lst.limit
                 )
                 servers.append(server)
             self._ready.set()
@@ -988,13 +1107,51 @@ class _AsyncServices:
         finally:
             for server in servers:
                 server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            if self._tasks:
-                await asyncio.wait(list(self._tasks), timeout=STOP_TIMEOUT / 2)
+            # Cancel every other task of this loop: connection handlers, TLS handshakes, the
+            # accept loops, and handlers of connections accepted just before the servers
+            # closed (they start only on the next turn of the loop, hence the rounds).
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + STOP_TIMEOUT / 2
+            me = asyncio.current_task()
+            for _ in range(20):
+                await asyncio.sleep(0)
+                pending = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+                if not pending or loop.time() > deadline:
+                    break
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=max(0.05, deadline - loop.time()))
             for server in servers:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(server.wait_closed(), 1.0)
+            await asyncio.sleep(0.05)  # transports closed above finish closing
+
+    async def _accept_tls(self, lst: _Listener) -> None:
+        """Accept loop of a TLS service. Each handshake runs in the connection's own tracked
+        task, so a client stuck in it (scanners do that) is timed out and closed on shutdown
+        like every other connection (asyncio's own TLS server would leave it behind)."""
+        loop = asyncio.get_running_loop()
+        lst.sock.setblocking(False)
+        guarded = self._guard(lst.name, lst.handler)
+        while True:
+            conn, _ = await loop.sock_accept(lst.sock)
+            task = asyncio.create_task(self._tls_connection(lst, conn, guarded))
+            self._tasks.add(task)  # type: ignore[arg-type]
+            task.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+
+    async def _tls_connection(self, lst: _Listener, conn: socket.socket, guarded: Handler) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=lst.limit)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        try:
+            transport, _ = await loop.connect_accepted_socket(
+                lambda: protocol, conn, ssl=lst.tls, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT
+            )
+        except (OSError, EOFError, TimeoutError, asyncio.CancelledError):
+            conn.close()  # a failed or abandoned handshake: nothing to serve
+            return
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        await guarded(reader, writer)
 
     def _guard(self, name: str, handler: Handler) -> Handler:
         """Wrap a handler: connection limit, session deadline, close on every exit path."""
@@ -1179,12 +1336,15 @@ class _Planned:
     limit: int = 64 * 1024  # StreamReader limit (longest line accepted)
     ftp: Callable[[], type[FTPHandler]] | None = None  # FTP services
     redis: _RedisService | None = None  # told its port once bound (INFO, CONFIG GET port)
+    tls: Callable[[], ssl.SSLContext] | None = None  # HTTPS: the server's TLS context
+    ssh: bool | None = None  # an SSH server: True weak, False hardened
 
 
 @dataclass
 class _Running:
     services: list[DemoService] = field(default_factory=list)
     ftp: list[_FtpThread] = field(default_factory=list)
+    ssh: list[DemoSshServer] = field(default_factory=list)
     aio: _AsyncServices | None = None
     sockets: list[socket.socket] = field(default_factory=list)
 
@@ -1218,6 +1378,7 @@ class DemoUnit:
         self._ftp_password = secrets.token_urlsafe(24)  # never printed, logged or written
         self._run = _Running()
         self._entered = False
+        self.tls: DemoTls | None = None
 
     def __repr__(self) -> str:
         return f"DemoUnit(weak={self.weak_address}, good={self.good_address})"
@@ -1253,8 +1414,9 @@ class DemoUnit:
             workdir = Path(self._workdir)
             workdir.mkdir(parents=True, exist_ok=True)
         weak_root, good_root, certs = _prepare_ftp_roots(workdir)
+        self.tls = DemoTls.create(_fresh_dir(workdir / "tls"), self.good_address, GOOD_HOST_NAME)
         plan = self._plan(weak_root, good_root, certs)
-        listeners: list[tuple[str, socket.socket, Handler, int]] = []
+        listeners: list[_Listener] = []
         for address, planned in plan:
             sock = _listen(address, PREFERRED_PORTS[planned.kind])
             self._run.sockets.append(sock)
@@ -1266,10 +1428,15 @@ class DemoUnit:
             )
             if planned.ftp is not None:
                 self._run.ftp.append(_FtpThread(planned.name, sock, planned.ftp()))
+            elif planned.ssh is not None:
+                self._run.ssh.append(DemoSshServer(planned.name, sock, weak=planned.ssh))
             elif planned.handler is not None:
-                listeners.append((planned.name, sock, planned.handler, planned.limit))
+                tls = planned.tls() if planned.tls is not None else None
+                listeners.append(_Listener(planned.name, sock, planned.handler, planned.limit, tls))
         for ftp in self._run.ftp:
             ftp.start()
+        for ssh_server in self._run.ssh:
+            ssh_server.start()
         self._run.aio = _AsyncServices(listeners)
         self._run.aio.start()
         self.services = list(self._run.services)
@@ -1282,6 +1449,9 @@ class DemoUnit:
         legacy = ["net.legacy.small_services"]
         redis_weak = ["net.redis.no_auth", "net.redis.dangerous_commands"]
         password = self._ftp_password
+        tls = self.tls
+        if tls is None:
+            raise RuntimeError("the demo TLS material is made before the services are planned")
         return [
             (
                 w,
@@ -1315,7 +1485,12 @@ class DemoUnit:
                     "http-login",
                     "http",
                     True,
-                    ["net.http.cleartext"],
+                    [
+                        "net.http.cleartext",
+                        "web.auth.cleartext",
+                        "web.https.redirect",
+                        *WEB_WEAK_EXPECT,
+                    ],
                     _http(_weak_site),
                     HTTP_MAX_HEAD,
                 ),
@@ -1344,7 +1519,43 @@ class DemoUnit:
                     redis=auth_redis,
                 ),
             ),
-            (g, _Planned("http-redirect", "http", False, [], _http(_good_site), HTTP_MAX_HEAD)),
+            (
+                g,
+                _Planned(
+                    "http-redirect",
+                    "http",
+                    False,
+                    [],
+                    _http(_redirect_site(lambda: self.service("https-good").port)),
+                    HTTP_MAX_HEAD,
+                ),
+            ),
+            (
+                w,
+                _Planned(
+                    "https-weak",
+                    "https",
+                    True,
+                    list(WEAK_TLS_EXPECT),
+                    _http(_weak_site),
+                    HTTP_MAX_HEAD,
+                    tls=tls.weak_context,
+                ),
+            ),
+            (
+                g,
+                _Planned(
+                    "https-good",
+                    "https",
+                    False,
+                    [],
+                    _http(_good_tls_site),
+                    HTTP_MAX_HEAD,
+                    tls=tls.good_context,
+                ),
+            ),
+            (w, _Planned("ssh-weak", "ssh", True, list(WEAK_SSH_EXPECT), ssh=True)),
+            (g, _Planned("ssh-good", "ssh", False, [], ssh=False)),
         ]
 
     def _shutdown(self) -> None:
@@ -1352,6 +1563,9 @@ class DemoUnit:
         stuck: list[str] = []
         if run.aio is not None and not run.aio.stop():
             stuck.append("asyncio services")
+        for ssh_server in run.ssh:
+            if not ssh_server.stop(STOP_TIMEOUT):
+                stuck.append("an SSH server")
         for ftp in run.ftp:
             if not ftp.stop():
                 stuck.append("an FTP server")
@@ -1387,12 +1601,19 @@ class DemoUnit:
                 }
             )
         web = [
-            {"url": f"http://{s.address}:{s.port}/", "tags": ["demo", "weak" if s.weak else "good"]}
+            {
+                "url": f"{s.kind}://{s.address}:{s.port}/",
+                "tags": ["demo", "weak" if s.weak else "good"],
+            }
             for s in self.services
-            if s.kind == "http"
+            if s.kind in ("http", "https")
         ]
+        settings: dict[str, Any] = {}
+        if self.tls is not None:  # the good host's certificate comes from the demo's own CA
+            settings["tls_trust"] = [str(self.tls.ca_file)]
         doc = {
             "version": 1,
+            "settings": settings,
             "units": [
                 {"id": "demo", "name": "Demo unit (loopback)", "hosts": hosts, "web": web},
             ],

@@ -8,6 +8,7 @@ import io
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -124,6 +125,10 @@ def test_services_hosts_and_expectations(unit: DemoUnit) -> None:
         "ftp-good",
         "redis-auth",
         "http-redirect",
+        "https-weak",
+        "https-good",
+        "ssh-weak",
+        "ssh-good",
     }
     assert unit.weak_address != unit.good_address
     for svc in unit.services:
@@ -156,8 +161,8 @@ def test_inventory_parses_and_declares_exactly_the_demo_ports(unit: DemoUnit) ->
     for addr, host in by_addr.items():
         declared = {int(p) for p in (host.ports or "").split(",")}
         assert declared == {s.port for s in unit.services if s.address == addr}
-    http = {f"http://{s.address}:{s.port}/" for s in unit.services if s.kind == "http"}
-    assert {w.url for w in demo.web} == http
+    web = {f"{s.kind}://{s.address}:{s.port}/" for s in unit.services if s.kind.startswith("http")}
+    assert {w.url for w in demo.web} == web
     guard = inv.scope()
     for svc in unit.services:
         guard.ensure_address(svc.address)
@@ -428,10 +433,49 @@ def test_http_good_redirects_to_https_with_hsts(unit: DemoUnit) -> None:
     with _http(unit.service("http-redirect")) as client:
         r = client.get("/")
         assert r.status_code == 301
-        assert r.headers["location"] == "https://good.demo.invalid/"
+        https = unit.service("https-good").port
+        assert r.headers["location"] == f"https://good.demo.invalid:{https}/"
         assert r.headers["strict-transport-security"].startswith("max-age=")
+        assert r.headers["server"] == "nginx"  # no version on the good host
+        login = client.get("/login").headers["location"]
+        assert login == f"https://good.demo.invalid:{https}/login"
+
+
+def test_https_good_serves_the_hardened_site(unit: DemoUnit) -> None:
+    svc = unit.service("https-good")
+    assert unit.tls is not None
+    with httpx.Client(
+        base_url=f"https://{svc.address}:{svc.port}",
+        verify=ssl.create_default_context(cafile=str(unit.tls.ca_file)),
+        trust_env=False,
+        timeout=5,
+    ) as client:
+        r = client.get("/")
+        assert r.status_code == 200 and "Staff portal" in r.text
+        for name, value in ds.SECURITY_HEADERS:
+            assert r.headers[name] == value
+        assert r.headers["server"] == "nginx"
+        assert client.request("DELETE", "/").status_code == 405
+
+
+def test_https_weak_serves_the_login_form_over_weak_tls(unit: DemoUnit) -> None:
+    svc = unit.service("https-weak")
+    with httpx.Client(
+        base_url=f"https://{svc.address}:{svc.port}", verify=False, trust_env=False, timeout=5
+    ) as client:
+        r = client.get("/")
+        assert r.status_code == 200 and "<input type=password name=password>" in r.text
         assert r.headers["server"] == "nginx/1.18.0"
-        assert client.get("/login").headers["location"] == "https://good.demo.invalid/login"
+
+
+def test_demo_inventory_trusts_the_demo_ca(unit: DemoUnit) -> None:
+    inv = parse_inventory(unit.inventory_yaml(), "demo.yaml")
+    assert unit.tls is not None
+    assert [str(p) for p in inv.settings.tls_trust] == [str(unit.tls.ca_file)]
+    web = {w.url for w in inv.unit("demo").web}
+    for name in ("https-weak", "https-good"):
+        svc = unit.service(name)
+        assert f"https://{svc.address}:{svc.port}/" in web
 
 
 def test_http_rejects_malformed_and_oversized_requests(unit: DemoUnit) -> None:
@@ -566,5 +610,8 @@ def test_nmap_names_every_weak_service(unit: DemoUnit) -> None:
     seen: dict[int, str] = {}
     for port in ET.fromstring(run.stdout).iter("port"):
         service = port.find("service")
-        seen[int(port.get("portid", "0"))] = "" if service is None else service.get("name", "")
+        name = "" if service is None else service.get("name", "")
+        if service is not None and service.get("tunnel") == "ssl" and name != "https":
+            name = "https"  # nmap saw TLS; it names what is inside from the port table
+        seen[int(port.get("portid", "0"))] = name
     assert {s.port: s.kind for s in weak} == seen
