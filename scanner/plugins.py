@@ -73,6 +73,9 @@ class CollectContext:
     active_log: list[str] = field(default_factory=list)
     discovery_engine: str = ""  # "nmap 7.93" or "connect" when nmap was missing
     tls_trust: tuple[Path, ...] = ()  # CA files/directories trusted besides the system store
+    # the unit's declared document stores by id (inventory `Store` models: kind, location,
+    # credential reference, networked), for the store collectors
+    stores: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Collector(ABC):

@@ -364,6 +364,7 @@ class Runner:
                 related=related,
                 discovery_engine=engine,
                 tls_trust=tuple(self.inventory.settings.tls_trust),
+                stores={s.id: s for s in self.inventory.unit(target.unit).stores},
             )
             gathered, failures = await self._collect(target, ctx)
         view = FactsView(target, gathered, services=[(v.target, v) for v in related.values()])
