@@ -6,10 +6,11 @@ loads one copy of each.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -79,6 +80,13 @@ def serve(
         bool,
         typer.Option(help="Send the session cookie without Secure (plain HTTP on loopback only)."),
     ] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="Start two demo units on loopback, register them with users and schedules, "
+            "and scan each once (a dashboard to look at in one command)."
+        ),
+    ] = False,
 ) -> None:
     """Run the team server: API (OpenAPI at /api/docs), dashboard and scheduler."""
     import uvicorn
@@ -106,14 +114,57 @@ def serve(
         )
     except StoreError as exc:
         raise fail(str(exc)) from None
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        ssl_certfile=str(certfile) if certfile else None,
-        ssl_keyfile=str(keyfile) if keyfile else None,
-        log_level="info",
-    )
+    with contextlib.ExitStack() as stack:
+        if demo:
+            _start_demo(stack, application, host, port, certfile is not None)
+        uvicorn.run(
+            application,
+            host=host,
+            port=port,
+            ssl_certfile=str(certfile) if certfile else None,
+            ssl_keyfile=str(keyfile) if keyfile else None,
+            log_level="info",
+        )
+
+
+def _start_demo(
+    stack: contextlib.ExitStack, application: Any, host: str, port: int, tls: bool
+) -> None:
+    """Two demo units (weak and good hosts each), three users, a schedule, one scan each."""
+    import secrets
+
+    from scanner.demo_services import DemoUnit
+    from scanner.server.security import Principal, Role
+
+    sdb = application.state.sdb
+    root = Principal(0, "demo", Role.ADMIN, frozenset())
+    units = {"demo-a": "Sở Thông tin và Truyền thông (demo)", "demo-b": "Văn phòng UBND (demo)"}
+    for unit_id, name in units.items():
+        running = stack.enter_context(DemoUnit())
+        sdb.add_unit(running.inventory_yaml(unit_id, name), unit_id, f"{unit_id} inventory")
+        if not sdb.schedules(root, unit_id):
+            sdb.add_schedule(root, unit_id, "*/30 * * * *", None)
+        application.state.dispatch(sdb.create_job(unit_id, "api"), sdb.unit_row(unit_id))
+    known = set()
+    with sdb.engine.begin() as c:
+        from sqlalchemy import select
+
+        from scanner.server import tables as t
+
+        known = set(c.execute(select(t.users.c.username)).scalars())
+    scheme = "https" if tls else "http"
+    out.print(f"demo: dashboard at {scheme}://{host}:{port}/ (units demo-a and demo-b)")
+    for user, role, scope in (
+        ("admin", Role.ADMIN, ([], False)),
+        ("officer-a", Role.OFFICER, (["demo-a"], False)),
+        ("reviewer", Role.REVIEWER, ([], True)),
+    ):
+        if user in known:
+            out.print(f"demo: user {user} exists already (password unchanged)")
+            continue
+        password = secrets.token_urlsafe(12)
+        sdb.create_user(user, password, role, scope[0], scope[1])
+        out.print(f"demo: user {user} ({role.value}) password {password}")
 
 
 def worker(

@@ -1582,7 +1582,9 @@ class DemoUnit:
 
     # -- inventory ------------------------------------------------------------------------------
 
-    def inventory_yaml(self) -> str:
+    def inventory_yaml(
+        self, unit_id: str = "demo", unit_name: str = "Demo unit (loopback)"
+    ) -> str:
         """An inventory (scanner/inventory.py) declaring the running demo unit, for one scan."""
         if not self.services:
             raise RuntimeError("the demo unit is not running (ports are chosen when it starts)")
@@ -1615,7 +1617,7 @@ class DemoUnit:
             "version": 1,
             "settings": settings,
             "units": [
-                {"id": "demo", "name": "Demo unit (loopback)", "hosts": hosts, "web": web},
+                {"id": unit_id, "name": unit_name, "hosts": hosts, "web": web},
             ],
         }
         yaml = YAML(typ="rt")  # keeps the key order above, for a readable file

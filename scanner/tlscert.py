@@ -38,6 +38,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import verification
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 from pydantic import BaseModel, ConfigDict
@@ -448,9 +449,12 @@ def _load_file(path: Path) -> list[x509.Certificate]:
     if size > MAX_TRUST_FILE:
         raise ValueError(f"larger than {MAX_TRUST_FILE // (1024 * 1024)} MiB")
     data = path.read_bytes()
-    if b"-----BEGIN CERTIFICATE-----" in data:
-        return x509.load_pem_x509_certificates(data)
-    return [x509.load_der_x509_certificate(data)]
+    with warnings.catch_warnings():
+        # system bundles still hold a few old roots with non-positive serial numbers
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            return x509.load_pem_x509_certificates(data)
+        return [x509.load_der_x509_certificate(data)]
 
 
 def _load_source(path: Path, label: str) -> tuple[list[x509.Certificate], list[str]]:
