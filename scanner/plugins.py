@@ -78,6 +78,12 @@ class CollectContext:
     stores: Mapping[str, Any] = field(default_factory=dict)
 
 
+class NotApplicable(Exception):
+    """Raised by a collector when the target turns out not to offer what it collects (a
+    service that refuses STARTTLS has no TLS to audit). The runner records the checks that
+    need these facts as `not_applicable` with this reason, never as an error or a pass."""
+
+
 class Collector(ABC):
     """Gathers typed facts about one target. All I/O of a scan happens in collectors."""
 

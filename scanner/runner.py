@@ -36,13 +36,14 @@ from scanner.model import (
     TargetKind,
     fingerprint,
 )
-from scanner.plugins import Check, CollectContext, FactsView, Registry
+from scanner.plugins import Check, CollectContext, FactsView, NotApplicable, Registry
 from scanner.scope import OutOfScope, ScopeGuard
 from scanner.store import Store
 
 # Outcomes the runner itself produces (not checks): their ids are reserved.
 DISCOVERY_CHECK = "scan.discovery"
 COLLECTOR_CHECK = "scan.collector"
+NA_PREFIX = "\x00n/a:"  # marks a collector that found its facts do not apply (NotApplicable)
 STORE_NOT_COVERED = "scan.store_not_covered"
 
 
@@ -423,6 +424,9 @@ class Runner:
             except OutOfScope as exc:
                 failures[cid] = f"refused by the scope guard: {exc}"
                 continue
+            except NotApplicable as exc:
+                failures[cid] = NA_PREFIX + str(exc)
+                continue
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # one collector failing must not lose the others
@@ -441,6 +445,21 @@ class Runner:
         for check_id, check in sorted(self.registry.checks.items()):
             needed = check.meta.facts
             missing_failed = [f for f in needed if f in failures]
+            inapplicable = [f for f in missing_failed if failures[f].startswith(NA_PREFIX)]
+            if inapplicable:
+                why = "; ".join(failures[f].removeprefix(NA_PREFIX) for f in inapplicable)
+                out.append(
+                    self._outcome(
+                        scan_id,
+                        target,
+                        check_id,
+                        check.meta.title,
+                        Result(status=Status.NOT_APPLICABLE, message=f"does not apply: {why}"),
+                        check.meta.severity,
+                        check,
+                    )
+                )
+                continue
             if missing_failed and all(f in view or f in failures for f in needed):
                 reasons = "; ".join(f"{f}: {failures[f]}" for f in missing_failed)
                 out.append(
@@ -478,7 +497,7 @@ class Runner:
         # collector failures that no check covered still need to be seen
         covered = {f for c in self.registry.checks.values() for f in c.meta.facts}
         for cid, why in failures.items():
-            if cid not in covered:
+            if cid not in covered and not why.startswith(NA_PREFIX):
                 out.append(
                     self._outcome(
                         scan_id,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from scanner.model import Facts, Target, TargetKind
 from scanner.plugins import CollectContext, Collector
-from scanner.tlsprobe.endpoint import tls_endpoint
+from scanner.tlsprobe.endpoint import open_plain, tls_endpoint
 from scanner.tlsprobe.scan import ScanResult, scan_endpoint
 from scanner.tlsprobe.suites import VERSION_NAMES, group_name, suite
 
@@ -126,5 +126,10 @@ class TlsCollector(Collector):
         if ep is None:
             raise ValueError(f"{target.label} is not a TLS endpoint")
         ctx.scope.ensure_address(ep.address)
+        if ep.starttls:
+            # one upgrade first: a service without STARTTLS raises StartTlsNotOffered (not
+            # applicable) instead of failing every probe
+            _reader, writer = await open_plain(ep, ctx.probe_timeout)
+            writer.close()
         res = await scan_endpoint(ep, ctx.probe_timeout, self.parallel, self.max_probes)
         return facts_from_scan(res, dt.datetime.now(dt.UTC).year)

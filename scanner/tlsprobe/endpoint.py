@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from scanner.model import Target, TargetKind
+from scanner.plugins import NotApplicable
 
 StartTls = Literal["", "ftp", "smtp", "imap", "pop3"]
 
@@ -48,6 +49,11 @@ class TlsProbeError(Exception):
 
 class StartTlsError(TlsProbeError):
     """The cleartext preamble before the handshake failed (refused, silent or garbled)."""
+
+
+class StartTlsNotOffered(StartTlsError, NotApplicable):
+    """The service answered properly but does not offer (or refuses) the TLS upgrade: it has
+    no TLS to audit. Its cleartext use is judged by the service's own checks."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,9 @@ class _Lines:
     def __init__(self, ep: TlsEndpoint, reader: asyncio.StreamReader, timeout: float) -> None:
         self.ep, self.reader, self.timeout = ep, reader, timeout
 
+    def not_offered(self, what: str) -> StartTlsNotOffered:
+        return StartTlsNotOffered(f"tls {self.ep.label}: {what}")
+
     def fail(self, what: str) -> StartTlsError:
         return StartTlsError(f"tls {self.ep.label}: {what}")
 
@@ -174,7 +183,7 @@ async def _preamble(
         await _send(ep, writer, "AUTH TLS\r\n", timeout)
         code, text = await lines.reply("AUTH TLS")
         if code != "234":
-            raise lines.fail(f"FTP server refused AUTH TLS: {text[-1][:60]!r}")
+            raise lines.not_offered(f"FTP server refused AUTH TLS: {text[-1][:60]!r}")
     elif ep.starttls == "smtp":
         code, text = await lines.reply("the SMTP greeting")
         if code != "220":
@@ -184,11 +193,11 @@ async def _preamble(
         if code != "250":
             raise lines.fail(f"SMTP server refused EHLO: {text[-1][:60]!r}")
         if not any(t[4:].strip().upper().startswith("STARTTLS") for t in text):
-            raise lines.fail("SMTP server does not offer STARTTLS in its EHLO reply")
+            raise lines.not_offered("SMTP server does not offer STARTTLS in its EHLO reply")
         await _send(ep, writer, "STARTTLS\r\n", timeout)
         code, text = await lines.reply("STARTTLS")
         if code != "220":
-            raise lines.fail(f"SMTP server refused STARTTLS: {text[-1][:60]!r}")
+            raise lines.not_offered(f"SMTP server refused STARTTLS: {text[-1][:60]!r}")
     elif ep.starttls == "imap":
         greeting = await lines.line("the IMAP greeting")
         if not greeting.upper().startswith("* OK"):
@@ -196,7 +205,7 @@ async def _preamble(
         await _send(ep, writer, "a1 STARTTLS\r\n", timeout)
         answer = await lines.tagged("a1", "STARTTLS")
         if not answer.upper().startswith("OK"):
-            raise lines.fail(f"IMAP server refused STARTTLS: {answer[:60]!r}")
+            raise lines.not_offered(f"IMAP server refused STARTTLS: {answer[:60]!r}")
     elif ep.starttls == "pop3":
         greeting = await lines.line("the POP3 greeting")
         if not greeting.startswith("+OK"):
@@ -204,7 +213,7 @@ async def _preamble(
         await _send(ep, writer, "STLS\r\n", timeout)
         answer = await lines.line("STLS")
         if not answer.startswith("+OK"):
-            raise lines.fail(f"POP3 server refused STLS: {answer[:60]!r}")
+            raise lines.not_offered(f"POP3 server refused STLS: {answer[:60]!r}")
 
 
 async def open_plain(
