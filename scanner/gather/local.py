@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
+import os
+import signal
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -127,9 +130,6 @@ async def run_local(options: GatherOptions, budget: float) -> tuple[RawRun, str]
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:
-    import os
-    import signal
-
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
 
@@ -152,9 +152,7 @@ async def gather_local(
 
 
 def _whoami() -> str:
-    import getpass
-
     try:
         return getpass.getuser()
-    except Exception:
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER
         return ""

@@ -13,6 +13,7 @@ import shlex
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import paramiko
 
@@ -51,7 +52,6 @@ class Login:
 
 def load_private_key(text: str, where: str) -> paramiko.PKey:
     """A private key in OpenSSH or PEM form; the type is found by trying each."""
-    errors = []
     key_types: tuple[type[paramiko.PKey], ...] = (
         paramiko.Ed25519Key,
         paramiko.ECDSAKey,
@@ -62,16 +62,14 @@ def load_private_key(text: str, where: str) -> paramiko.PKey:
             return cls.from_private_key(io.StringIO(text))
         except paramiko.PasswordRequiredException:
             raise SshError(f"{where}: the private key is encrypted with a passphrase") from None
-        except (paramiko.SSHException, ValueError, IndexError) as exc:
-            errors.append(f"{cls.__name__}: {exc}")
+        except (paramiko.SSHException, ValueError, IndexError):
+            continue
     raise SshError(f"{where}: the key reference does not hold a usable private key")
 
 
 def _connect(
     login: Login, timeout: float, sock: paramiko.Channel | None
 ) -> tuple[paramiko.SSHClient, Verdict]:
-    from pathlib import Path
-
     store = Path(login.store)
     client = paramiko.SSHClient()
     # verified against this store only, never ~/.ssh or the system's known_hosts
