@@ -286,6 +286,21 @@ def test_no_kex_reply_is_bounded_by_the_probe_timeout(
     assert "no KEX reply for ssh-ed25519 within 0.5s" in f.host_key_errors["ssh-ed25519"]
 
 
+def _drip(conn: socket.socket, stop: threading.Event) -> None:
+    """A KEXINIT one byte every 0.3 s: each read is on time, the packet never is."""
+    conn.sendall(b"SSH-2.0-Drip_1.0\r\n")
+    for byte in w.encode_packet(kexinit()):
+        if stop.wait(0.3):
+            return
+        conn.sendall(bytes([byte]))
+
+
+def test_slow_drip_is_bounded_per_packet(server: Callable[[Handler], ScriptedServer]) -> None:
+    srv = server(_drip)
+    f = _collect(srv, timeout=0.5)
+    assert "KEXINIT not complete within 1s" in f.kexinit_error
+
+
 def test_disconnect_reason_is_reported(server: Callable[[Handler], ScriptedServer]) -> None:
     msg = bytes([w.MSG_DISCONNECT]) + struct.pack(">I", 2) + w.encode_string("go away")
     srv = server(fake_sshd(first=w.encode_packet(msg)))

@@ -16,8 +16,9 @@ What an unauthenticated client can learn, and how:
   secret is sent, so the host key is reported, not verified.
 
 Connections run in parallel, at most `MAX_PARALLEL` at a time (OpenSSH's MaxStartups drops
-unauthenticated connections beyond 10 by default) and all within `SIDE_BUDGET` seconds, so the
-collector finishes inside its own timeout. A step that fails is recorded in the facts with its
+unauthenticated connections beyond 10 by default) and all within `side_budget()` (at most
+`SIDE_BUDGET` seconds), so the collector finishes inside its own timeout; every read has the
+probe timeout, every packet twice that. A step that fails is recorded in the facts with its
 reason; what the other steps gathered is kept.
 """
 
@@ -236,10 +237,18 @@ class SshConnection:
         """The next payload, reading at most one packet's worth beyond what is buffered."""
         for _ in range(MAX_SKIPPED):
             try:
-                if self.inn is None:
-                    payload = await self._clear_packet(what)
-                else:
-                    payload = await self._protected_packet(what)
+                # one deadline for the whole packet: a server dripping a byte at a time
+                # cannot stretch it by answering just inside each read's timeout
+                async with asyncio.timeout(2 * self.timeout):
+                    if self.inn is None:
+                        payload = await self._clear_packet(what)
+                    else:
+                        payload = await self._protected_packet(what)
+            except TimeoutError:
+                raise SshProbeError(
+                    f"{self.where}: {what} not complete within {2 * self.timeout:g}s "
+                    f"({len(self.buf)} bytes arrived)"
+                ) from None
             except w.SshWireError as exc:
                 raise SshProbeError(f"{self.where}: {what}: {exc}") from None
             msg = payload[0]
@@ -627,9 +636,10 @@ class SshCollector(Collector):
         login_task: asyncio.Task[Any] = asyncio.create_task(login())
         jobs: list[tuple[asyncio.Task[Any], list[str]]] = [(login_task, plan[0][1] if plan else [])]
         jobs += [(asyncio.create_task(fresh(alg)), covers) for alg, covers in plan[1:]]
-        _done, pending = await asyncio.wait([j for j, _ in jobs], timeout=SIDE_BUDGET)
+        budget = side_budget(t)
+        _done, pending = await asyncio.wait([j for j, _ in jobs], timeout=budget)
         for task, covers in jobs:
-            reason = _failure(task)
+            reason = _failure(task, budget)
             if task is login_task:
                 self._auth_facts(facts, task, reason)
                 key: SshHostKeyFacts | None = first_key[0] if first_key else None
@@ -681,11 +691,17 @@ def fetch_plan(offered: tuple[str, ...] | list[str]) -> list[tuple[str, list[str
     return plan
 
 
-def _failure(task: asyncio.Task[Any]) -> str:
+def side_budget(probe_timeout: float) -> float:
+    """Seconds for the host keys and the login probe together: a few steps of one timeout
+    each, capped so the collector ends well inside its own timeout."""
+    return min(SIDE_BUDGET, max(2.0, 6 * probe_timeout))
+
+
+def _failure(task: asyncio.Task[Any], budget: float) -> str:
     """Why a side task gave nothing ("" when it has a result)."""
     if not task.done():
         task.cancel()
-        return f"not finished within the budget of {SIDE_BUDGET:g}s"
+        return f"not finished within the budget of {budget:g}s"
     if task.cancelled():
         return "cancelled"
     exc = task.exception()
