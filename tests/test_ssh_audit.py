@@ -180,6 +180,17 @@ def test_kex_weak(weak: FactsView, hardened: FactsView) -> None:
     assert ok.status is Status.PASS
 
 
+def test_gex_modulus_size(weak: FactsView) -> None:
+    assert _f(weak).gex_modulus_bits == 2048  # Debian's moduli file has no 1024-bit groups
+    assert "gex-modulus" not in {r.detail for r in evaluate(KexWeak(), weak)}
+    [r] = [
+        r
+        for r in KexWeak().evaluate(weak, KexWeak.Params(min_gex_bits=3072))
+        if r.detail == "gex-modulus"
+    ]
+    assert r.status is Status.FAIL and r.evidence["modulus_bits"] == 2048
+
+
 def test_kex_profile_and_fail_on(weak: FactsView) -> None:
     strict = KexWeak.Params(profile="strict")
     details = {r.detail for r in KexWeak().evaluate(weak, strict) if r.status is Status.FAIL}

@@ -192,6 +192,13 @@ def test_terrapin_modes(
     assert r.status is expect and r.severity == severity
 
 
+def test_small_gex_group_fails_and_replaces_the_pass() -> None:
+    f = _facts(kex=["curve25519-sha256", "diffie-hellman-group-exchange-sha256"])
+    f.gex_modulus_bits = 1024
+    [r] = evaluate(KexWeak(), _view(f))
+    assert r.status is Status.FAIL and r.detail == "gex-modulus" and "1024-bit" in r.message
+
+
 # -- bad input: bounded, an error with the reason, nothing gathered lost -------------------------
 def test_one_megabyte_identification_is_refused_after_256_bytes(
     server: Callable[[Handler], ScriptedServer],

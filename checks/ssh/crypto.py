@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from checks.ssh._common import CRYPTO_REFS, FACTS, ProfileParams, judge, ssh_facts, where
 from checks.ssh.algorithms import Category, Verdict, table
 from scanner.collectors.ssh import SshFacts
@@ -18,6 +20,7 @@ from scanner.model import (
     Remediation,
     Result,
     Severity,
+    Status,
     TargetKind,
     error,
     failed,
@@ -102,6 +105,12 @@ class AlgorithmListCheck(Check):
         ]
 
 
+class KexParams(ProfileParams):
+    min_gex_bits: int = Field(
+        default=2048, ge=1024, description="smallest group a group-exchange server may give"
+    )
+
+
 class KexWeak(AlgorithmListCheck):
     category = "kex"
     directive = "KexAlgorithms"
@@ -133,8 +142,28 @@ class KexWeak(AlgorithmListCheck):
         tags=("ssh", "crypto"),
     )
 
+    Params = KexParams
+
     def offered(self, f: SshFacts) -> list[str]:
         return f.kex
+
+    def evaluate(self, facts: FactsView, params: ProfileParams) -> list[Result]:
+        results = super().evaluate(facts, params)
+        f = ssh_facts(facts)
+        minimum = getattr(params, "min_gex_bits", 2048)
+        if f.kexinit_error or not f.gex_modulus_bits or f.gex_modulus_bits >= minimum:
+            return results
+        gex = failed(
+            f"{where(f)} hands out {f.gex_modulus_bits}-bit groups in Diffie-Hellman group "
+            f"exchange (asked for 1024, at least {minimum} required)",
+            detail="gex-modulus",
+            modulus_bits=f.gex_modulus_bits,
+            minimum=minimum,
+            remediation="remove the small groups from /etc/ssh/moduli: "
+            "awk '$5 >= 3071' /etc/ssh/moduli > /etc/ssh/moduli.safe && "
+            "mv /etc/ssh/moduli.safe /etc/ssh/moduli",
+        )
+        return [r for r in results if r.status is not Status.PASS] + [gex]
 
 
 class CipherWeak(AlgorithmListCheck):

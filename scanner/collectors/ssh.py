@@ -113,6 +113,7 @@ class SshFacts(Facts):
     compression_c2s: list[str] = Field(default_factory=list)
     compression_s2c: list[str] = Field(default_factory=list)
     strict_kex: bool = False
+    gex_modulus_bits: int = 0  # group a group-exchange server gave for a 1024-bit request
     host_keys: list[SshHostKeyFacts] = Field(default_factory=list)
     host_key_errors: dict[str, str] = Field(default_factory=dict)  # algorithm -> reason
     auth_methods: list[str] | None = None  # None: the login probe failed (auth_error)
@@ -331,6 +332,34 @@ class Exchange:
     hashed: Callable[[bytes], bytes]  # H, given K
 
 
+def client_kexinit(
+    server: w.KexInit, method: str, host_key_alg: str, protection: Protection | None
+) -> w.KexInit:
+    """Our KEXINIT: exactly one key exchange and host-key algorithm, so the server's choice
+    is known; the server's own cipher lists when only the KEX reply is wanted."""
+    if protection is None:  # only the host key is wanted: accept whatever the server offers
+        c2s, s2c = server.ciphers_c2s, server.ciphers_s2c
+        m2s, m2c = server.macs_c2s, server.macs_s2c
+    else:
+        c2s = s2c = (protection.cipher,)
+        m2s = m2c = (protection.mac,) if protection.mac else server.macs_c2s
+    return w.KexInit(
+        cookie=os.urandom(16),
+        kex=(method,),
+        host_key=(host_key_alg,),
+        ciphers_c2s=c2s or ("aes128-ctr",),
+        ciphers_s2c=s2c or ("aes128-ctr",),
+        macs_c2s=m2s or ("hmac-sha2-256",),
+        macs_s2c=m2c or server.macs_s2c or ("hmac-sha2-256",),
+        compression_c2s=("none",)
+        if "none" in server.compression_c2s or not server.compression_c2s
+        else server.compression_c2s,
+        compression_s2c=("none",)
+        if "none" in server.compression_s2c or not server.compression_s2c
+        else server.compression_s2c,
+    )
+
+
 async def exchange(
     conn: SshConnection,
     hs: Handshake,
@@ -350,27 +379,7 @@ async def exchange(
         raise SshProbeError(
             f"{conn.where}: no key exchange Assay can run is offered ({', '.join(server.kex)})"
         )
-    if protection is None:  # only the host key is wanted: accept whatever the server offers
-        c2s, s2c = server.ciphers_c2s, server.ciphers_s2c
-        m2s, m2c = server.macs_c2s, server.macs_s2c
-    else:
-        c2s = s2c = (protection.cipher,)
-        m2s = m2c = (protection.mac,) if protection.mac else server.macs_c2s
-    ours = w.KexInit(
-        cookie=os.urandom(16),
-        kex=(method,),
-        host_key=(host_key_alg,),
-        ciphers_c2s=c2s or ("aes128-ctr",),
-        ciphers_s2c=s2c or ("aes128-ctr",),
-        macs_c2s=m2s or ("hmac-sha2-256",),
-        macs_s2c=m2c or server.macs_s2c or ("hmac-sha2-256",),
-        compression_c2s=("none",)
-        if "none" in server.compression_c2s or not server.compression_c2s
-        else server.compression_c2s,
-        compression_s2c=("none",)
-        if "none" in server.compression_s2c or not server.compression_s2c
-        else server.compression_s2c,
-    )
+    ours = client_kexinit(server, method, host_key_alg, protection)
     i_c = w.encode_kexinit(ours)
     await conn.send_packet(i_c)
     what = f"KEX reply for {host_key_alg}"
@@ -471,6 +480,29 @@ async def _run_kex(conn: SshConnection, method: str, what: str) -> tuple[w.KexRe
 
 def _mpint_bytes(shared: bytes) -> bytes:
     return w.encode_mpint(int.from_bytes(shared, "big"))
+
+
+async def probe_gex(address: str, port: int, t: float, method: str) -> int:
+    """Bits of the group a group-exchange server picks when asked for 1024 (min 1024).
+
+    A server whose moduli file still has 1024-bit groups hands them out (Logjam-class
+    precomputation); OpenSSH's own floor is 2048 bits.
+    """
+    conn = await SshConnection.open(address, port, t)
+    try:
+        hs = await handshake(conn)
+        if isinstance(hs.kexinit, str):
+            raise SshProbeError(hs.kexinit)
+        alg = hs.kexinit.host_key[0] if hs.kexinit.host_key else "ssh-ed25519"
+        await conn.send_packet(w.encode_kexinit(client_kexinit(hs.kexinit, method, alg, None)))
+        await conn.send_packet(struct.pack(">BIII", w.MSG_GEX_REQUEST, 1024, 1024, 8192))
+        try:
+            p, _ = w.parse_gex_group(await conn.expect(w.MSG_KEX_REPLY, "DH GEX group"))
+        except w.SshWireError as exc:
+            raise SshProbeError(f"{conn.where}: DH GEX group: {exc}") from None
+        return p.bit_length()
+    finally:
+        await conn.close()
 
 
 # -- the login-method probe ----------------------------------------------------------------------
@@ -636,10 +668,25 @@ class SshCollector(Collector):
         login_task: asyncio.Task[Any] = asyncio.create_task(login())
         jobs: list[tuple[asyncio.Task[Any], list[str]]] = [(login_task, plan[0][1] if plan else [])]
         jobs += [(asyncio.create_task(fresh(alg)), covers) for alg, covers in plan[1:]]
+        gex = next((k for k in CLIENT_KEX if "group-exchange" in k and k in hs.kexinit.kex), None)
+
+        async def gated_gex(method: str) -> int:
+            async with gate:
+                return await probe_gex(address, port, t, method)
+
+        gex_task = asyncio.create_task(gated_gex(gex)) if gex else None
+        if gex_task:
+            jobs.append((gex_task, []))
         budget = side_budget(t)
         _done, pending = await asyncio.wait([j for j, _ in jobs], timeout=budget)
         for task, covers in jobs:
             reason = _failure(task, budget)
+            if task is gex_task:
+                if reason:
+                    facts.errors.append(f"group-exchange size probe: {reason}")
+                else:
+                    facts.gex_modulus_bits = task.result()
+                continue
             if task is login_task:
                 self._auth_facts(facts, task, reason)
                 key: SshHostKeyFacts | None = first_key[0] if first_key else None
