@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reports.signing import generate_key, sign_directory, verify_directory  # noqa: E402
-from scanner.plugins import load_registry  # noqa: E402
-from tests.report_samples import _with, export_sample  # noqa: E402
+from reports.signing import generate_key, sign_directory, verify_directory
+from scanner.plugins import load_registry
+from tests.report_samples import _with, export_sample
 
 
 def big_doc(n: int):  # type: ignore[no-untyped-def]

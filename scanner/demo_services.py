@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import fnmatch
+import io
 import ipaddress
 import logging
 import os
@@ -46,6 +47,7 @@ import tempfile
 import threading
 import time
 import warnings
+import zipfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -1323,6 +1325,85 @@ def _prepare_ftp_roots(workdir: Path) -> tuple[Path, Path, Path]:
 
 
 # ---------------------------------------------------------------------------------------------
+# document stores: a shared folder holding what must never lie on a networked store, and one
+# holding only harmless documents (which mention "mật khẩu" and "mật độ": not markings)
+
+
+@dataclass(frozen=True)
+class DemoStore:
+    id: str
+    path: Path
+    weak: bool
+    expect: tuple[str, ...]  # check ids expected to FAIL on it
+
+
+STORE_WEAK_EXPECT: tuple[str, ...] = (
+    "data.marking.state_secret",
+    "data.pii.exposed",
+    "data.secrets.exposed",
+    "data.store.world_readable",
+)
+
+
+def _docx(body: list[str], header: str = "") -> bytes:
+    """A minimal WordprocessingML document (body paragraphs and a page header)."""
+    from xml.sax.saxutils import escape
+
+    ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+    def paras(lines: list[str]) -> str:
+        return "".join(f"<w:p><w:r><w:t>{escape(x)}</w:t></w:r></w:p>" for x in lines)
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+            'package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
+            'officedocument.wordprocessingml.document.main+xml"/></Types>',
+        )
+        z.writestr(
+            "word/document.xml", f"<w:document {ns}><w:body>{paras(body)}</w:body></w:document>"
+        )
+        if header:
+            z.writestr("word/header1.xml", f"<w:hdr {ns}>{paras([header])}</w:hdr>")
+    return buf.getvalue()
+
+
+def _prepare_stores(workdir: Path) -> list[DemoStore]:
+    weak = _fresh_dir(workdir / "share-weak")
+    (weak / "cong-van").mkdir()
+    (weak / "cong-van" / "bao-cao-quy-4.docx").write_bytes(
+        _docx(
+            ["ỦY BAN NHÂN DÂN TỈNH (demo)", "BÁO CÁO tình hình an ninh mạng quý IV"],
+            header="TỐI MẬT",
+        )
+    )
+    (weak / "nhan-su").mkdir()
+    (weak / "nhan-su" / "danh-sach-can-bo.csv").write_text(
+        "ho_ten,so_cccd,dien_thoai\n"
+        "Nguyễn Văn An,001089012345,0912345678\n"
+        "Trần Thị Bình,079195004321,0987654321\n",
+        encoding="utf-8",
+    )
+    (weak / "app").mkdir()
+    (weak / "app" / "app.env").write_text("DB_USER=portal\nDB_PASSWORD=Sup3rS3cret!2024\n")
+    for d in (weak, *weak.iterdir()):
+        d.chmod(0o777 if d.is_dir() else 0o644)
+    good = _fresh_dir(workdir / "share-good")
+    (good / "thong-bao.docx").write_bytes(
+        _docx(["Thông báo: hướng dẫn đổi mật khẩu định kỳ và bản đồ mật độ dân cư."])
+    )
+    good.chmod(0o750)
+    (good / "thong-bao.docx").chmod(0o640)
+    return [
+        DemoStore("share-weak", weak, True, STORE_WEAK_EXPECT),
+        DemoStore("share-good", good, False, ()),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
 # the unit
 
 
@@ -1379,6 +1460,7 @@ class DemoUnit:
         self._run = _Running()
         self._entered = False
         self.tls: DemoTls | None = None
+        self.stores: list[DemoStore] = []
 
     def __repr__(self) -> str:
         return f"DemoUnit(weak={self.weak_address}, good={self.good_address})"
@@ -1414,7 +1496,10 @@ class DemoUnit:
             workdir = Path(self._workdir)
             workdir.mkdir(parents=True, exist_ok=True)
         weak_root, good_root, certs = _prepare_ftp_roots(workdir)
-        self.tls = DemoTls.create(_fresh_dir(workdir / "tls"), self.good_address, GOOD_HOST_NAME)
+        self.tls = DemoTls.create(
+            _fresh_dir(workdir / "https-tls"), self.good_address, GOOD_HOST_NAME
+        )
+        self.stores = _prepare_stores(workdir)
         plan = self._plan(weak_root, good_root, certs)
         listeners: list[_Listener] = []
         for address, planned in plan:
@@ -1582,9 +1667,7 @@ class DemoUnit:
 
     # -- inventory ------------------------------------------------------------------------------
 
-    def inventory_yaml(
-        self, unit_id: str = "demo", unit_name: str = "Demo unit (loopback)"
-    ) -> str:
+    def inventory_yaml(self, unit_id: str = "demo", unit_name: str = "Demo unit (loopback)") -> str:
         """An inventory (scanner/inventory.py) declaring the running demo unit, for one scan."""
         if not self.services:
             raise RuntimeError("the demo unit is not running (ports are chosen when it starts)")
@@ -1617,7 +1700,16 @@ class DemoUnit:
             "version": 1,
             "settings": settings,
             "units": [
-                {"id": unit_id, "name": unit_name, "hosts": hosts, "web": web},
+                {
+                    "id": unit_id,
+                    "name": unit_name,
+                    "hosts": hosts,
+                    "web": web,
+                    "stores": [
+                        {"id": st.id, "kind": "local", "location": str(st.path), "networked": True}
+                        for st in self.stores
+                    ],
+                },
             ],
         }
         yaml = YAML(typ="rt")  # keeps the key order above, for a readable file

@@ -74,6 +74,21 @@ def _assert_weak_fails_good_passes(demo: DemoUnit, store: Store, scan_id: str) -
     assert fails.get(demo.good_address, set()) <= expected_good
     for absent in ("net.ftp.anonymous_login", "net.redis.no_auth", "net.http.cleartext"):
         assert absent not in fails.get(demo.good_address, set())
+    # the demo's document stores: the weak share holds what must never lie on a networked
+    # store; the good one only harmless documents that mention "mật khẩu" and "mật độ"
+    by_store: dict[str, dict[str, set[str]]] = {}
+    for o in store.outcomes(scan_id):
+        if o.target.kind.value == "store":
+            by_store.setdefault(o.target.names[0], {}).setdefault(o.status.value, set()).add(
+                o.check_id
+            )
+    for st in demo.stores:
+        got = by_store[st.id]
+        if st.weak:
+            assert set(st.expect) <= got.get("fail", set()), got
+        else:
+            assert not got.get("fail"), got
+            assert {"data.marking.state_secret", "data.pii.exposed"} <= got["pass"]
     # the good host's checks actually ran and passed (not merely absent)
     passed_good = {
         o.check_id
