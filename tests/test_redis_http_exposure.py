@@ -98,25 +98,42 @@ def test_open_redis_with_dangerous_commands_renamed_passes(addr: str, redis_fact
     assert r.status is Status.PASS, r.message
 
 
-def _silent_server(addr: str, payload: bytes = b"") -> tuple[socket.socket, int]:
-    srv = socket.socket()
-    srv.bind((addr, 0))
-    srv.listen(8)
+class _SilentServer:
+    """Accepts, optionally sends `payload`, then holds every connection open until closed."""
 
-    def loop() -> None:
-        held = []
+    def __init__(self, addr: str, payload: bytes = b"") -> None:
+        self.srv = socket.socket()
+        self.srv.bind((addr, 0))
+        self.srv.listen(8)
+        self.port: int = self.srv.getsockname()[1]
+        self.payload = payload
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
         while True:
             try:
-                conn, _ = srv.accept()
+                conn, _ = self.srv.accept()
             except OSError:
                 return
-            if payload:
+            if self.payload:
                 with contextlib.suppress(OSError):
-                    conn.sendall(payload)
-            held.append(conn)
+                    conn.sendall(self.payload)
+            self.held.append(conn)
 
-    threading.Thread(target=loop, daemon=True).start()
-    return srv, srv.getsockname()[1]
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.srv.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        self.srv.close()
+        self.thread.join(5)
+        for c in self.held:  # closed here, not left to the garbage collector
+            c.close()
+
+
+def _silent_server(addr: str, payload: bytes = b"") -> tuple[_SilentServer, int]:
+    srv = _SilentServer(addr, payload)
+    return srv, srv.port
 
 
 def test_redis_hostile_replies_never_pass(addr: str) -> None:
