@@ -73,13 +73,13 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     "cert_chain_of_trust": ("tls.cert.untrusted",),
     "cert_expirationStatus": ("tls.cert.expired",),
     "cert_notAfter": ("tls.cert.expired",),
+    "cert_revocation": ("tls.cert.no_revocation",),
 }
 # Findings outside a TLS handshake audit, with where Assay covers them (or why not).
 ELSEWHERE: dict[str, str] = {
     "HSTS": "HTTP layer: Assay's web checks on the site's URL",
     "security_headers": "HTTP layer: Assay's web checks on the site's URL",
     "DNS_CAArecord": "DNS: not queried (scans never resolve names unless configured)",
-    "cert_revocation": "not covered: no CRL/OCSP URI check yet",
     "cipher_negotiated": "testssl.sh meta finding (its default hello matched nothing)",
 }
 # Findings where Assay's check deliberately passes on the same facts.

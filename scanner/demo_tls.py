@@ -52,6 +52,13 @@ def _name(cn: str, org: str) -> x509.Name:
     )
 
 
+def revocation_pointers(domain: str) -> x509.CRLDistributionPoints:
+    """Where the demo CA would publish its CRL: named, never fetched (no such host)."""
+    url = f"http://pki.{domain}/crl/issuing-ca.crl"
+    point = x509.DistributionPoint([x509.UniformResourceIdentifier(url)], None, None, None)
+    return x509.CRLDistributionPoints([point])
+
+
 def _der(tag: int, content: bytes) -> bytes:
     n = len(content)
     if n < 0x80:
@@ -170,6 +177,7 @@ class DemoTls:
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                 critical=False,
             )
+            .add_extension(revocation_pointers("demo.invalid"), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
         good_cert, good_keyfile = _write(directory, "good", [good, ca], good_key)

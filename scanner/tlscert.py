@@ -78,6 +78,7 @@ class CertInfo(BaseModel):
     self_signed: bool = False  # ... and the signature verifies with its own key
     aia_ca_issuers: tuple[str, ...] = ()
     aia_ocsp: tuple[str, ...] = ()
+    crl_urls: tuple[str, ...] = ()  # full-name URIs of the CRL distribution points
     sha256: str  # fingerprint of the DER, hex
     parse_warnings: tuple[str, ...] = ()
 
@@ -249,6 +250,13 @@ def describe(cert: x509.Certificate, position: int, notes: Sequence[str] = ()) -
                 ca_issuers.append(url)
             elif desc.access_method == AuthorityInformationAccessOID.OCSP:
                 ocsp.append(url)
+    crls: list[str] = []
+    cdp = _ext(cert, x509.CRLDistributionPoints, warn)
+    if isinstance(cdp, x509.CRLDistributionPoints):
+        for point in cdp:
+            for general in point.full_name or ():
+                if isinstance(general, x509.UniformResourceIdentifier):
+                    crls.append(_short(general.value, 256))
     key_type, bits, curve = _key(cert)
     sig_name, sig_hash = _signature(cert)
     self_issued = cert.subject == cert.issuer
@@ -275,6 +283,7 @@ def describe(cert: x509.Certificate, position: int, notes: Sequence[str] = ()) -
         self_signed=self_issued and _signed_by(cert, cert),
         aia_ca_issuers=tuple(ca_issuers[:8]),
         aia_ocsp=tuple(ocsp[:8]),
+        crl_urls=tuple(crls[:8]),
         sha256=hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest(),
         parse_warnings=tuple(_short(w, 200) for w in warn[:8]),
     )

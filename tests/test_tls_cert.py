@@ -24,6 +24,7 @@ from checks.tls.certificate import (
     Expired,
     Expiring,
     NameMismatch,
+    NoRevocation,
     Sha1Signature,
     Untrusted,
     WeakKey,
@@ -82,6 +83,7 @@ class Lab:
     expiring: tuple[str, int]
     other_name: tuple[str, int]
     rsa2048: tuple[str, int]
+    no_revocation: tuple[str, int]
 
 
 @pytest.fixture(scope="module")
@@ -89,19 +91,21 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     work = tmp_path_factory.mktemp("tlscert")
     ca = TestCA()
     with tls_sites(work, ca) as sites:
-        a1, a2, a3, a4 = (pick_loopback() for _ in range(4))
+        a1, a2, a3, a4, a5 = (pick_loopback() for _ in range(5))
         no_int = ca.issue(ips=(a1,))
         soon = ca.issue(ips=(a2,), days=11, not_before_days=1)  # 10 days left
         other = ca.issue(names=("other.so-tttt.example",))
         rsa = ca.issue(ips=(a4,), names=("portal.so-tttt.example",), key="rsa2048")
+        unrevocable = ca.issue(ips=(a5,), revocation=False)
         with (
             openssl_server(work, no_int, full_chain=False, address=a1) as s1,
             openssl_server(work, soon, address=a2) as s2,
             openssl_server(work, other, address=a3) as s3,
             openssl_server(work, rsa, address=a4) as s4,
+            openssl_server(work, unrevocable, address=a5) as s5,
         ):
             assert sites.strong.ca_file
-            yield Lab(sites, ca, sites.strong.ca_file, s1, s2, s3, s4)
+            yield Lab(sites, ca, sites.strong.ca_file, s1, s2, s3, s4, s5)
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +241,23 @@ def test_chain_incomplete(lab: Lab, strong: FactsView, weak: FactsView) -> None:
     # omitted); its trust is tls.cert.untrusted's finding
     bare = scan(target(lab.sites.strong.address, lab.sites.strong.port))
     assert statuses(ChainIncomplete(), bare) == PASS
+
+
+def test_no_revocation(lab: Lab, strong: FactsView, weak: FactsView) -> None:
+    bare = scan(target(*lab.no_revocation), (lab.root,))
+    leaf = facts_of(bare).certificates[0]
+    assert not leaf.crl_urls and not leaf.aia_ocsp
+    res = evaluate(NoRevocation(), bare)
+    assert [r.status for r in res] == [Status.FAIL] and res[0].detail == "leaf"
+    assert "neither a CRL distribution point nor an OCSP responder" in res[0].message
+    # the strong site's certificate names both (read, never fetched)
+    good = facts_of(strong).certificates[0]
+    assert good.crl_urls == ("http://pki.assay-test.invalid/issuing.crl",)
+    assert good.aia_ocsp == ("http://ocsp.assay-test.invalid/",)
+    [r] = evaluate(NoRevocation(), strong)
+    assert r.status is Status.PASS and "CRL and OCSP" in r.message
+    # a self-signed certificate has no issuer that could revoke it: untrusted's finding
+    assert statuses(NoRevocation(), weak) == {Status.NOT_APPLICABLE}
 
 
 # -- the inventory's trust setting -------------------------------------------------------------

@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 OPENSSL = shutil.which("openssl")
 UTC = dt.UTC
@@ -153,6 +153,7 @@ class TestCA:
         days: int = 90,
         not_before_days: int = 1,
         cn: str | None = None,
+        revocation: bool = True,
     ) -> Issued:
         """A server certificate for `names` / `ips`, valid from now-`not_before_days` for `days`."""
         now = dt.datetime.now(UTC)
@@ -183,6 +184,18 @@ class TestCA:
         )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        if revocation:  # named, never fetched: .invalid never resolves
+            crl = x509.UniformResourceIdentifier("http://pki.assay-test.invalid/issuing.crl")
+            ocsp = x509.UniformResourceIdentifier("http://ocsp.assay-test.invalid/")
+            builder = builder.add_extension(
+                x509.CRLDistributionPoints([x509.DistributionPoint([crl], None, None, None)]),
+                critical=False,
+            ).add_extension(
+                x509.AuthorityInformationAccess(
+                    [x509.AccessDescription(AuthorityInformationAccessOID.OCSP, ocsp)]
+                ),
+                critical=False,
+            )
         cert = builder.sign(self.inter_key, hashes.SHA256())
         return Issued(cert, leaf_key, (self.intermediate,))
 

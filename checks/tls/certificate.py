@@ -594,3 +594,75 @@ class ChainIncomplete(Check):
             f"TLS at {f.endpoint}: the server sends {len(ch.path)} certificate(s), up to {top}",
             **evidence,
         )
+
+
+REVOCATION_SNIPPET = """\\
+# Certificates from the unit's CA: put a CRL distribution point and an OCSP responder into
+# every server certificate it issues (openssl ca / x509 extension section)
+[ server_cert ]
+crlDistributionPoints = URI:http://pki.example.gov.vn/crl/issuing-ca.crl
+authorityInfoAccess   = OCSP;URI:http://ocsp.example.gov.vn/, caIssuers;URI:http://pki.example.gov.vn/issuing-ca.crt
+# then re-issue the server certificate and check what it carries
+openssl x509 -in portal.crt -noout -ext crlDistributionPoints,authorityInfoAccess
+"""
+
+
+class NoRevocation(Check):
+    meta = CheckMeta(
+        id="tls.cert.no_revocation",
+        title="Server certificate names a way to check its revocation (CRL or OCSP)",
+        target_kind=TargetKind.SERVICE,
+        facts=(FACTS,),
+        severity=Severity.MEDIUM,
+        rationale=(
+            "A certificate without a CRL distribution point or an OCSP responder cannot be "
+            "withdrawn once its key leaks: clients keep trusting it until it expires, so the "
+            "unit cannot stop an attacker who holds the copied key from impersonating the "
+            "service."
+        ),
+        remediation=Remediation(
+            text=(
+                "Issue server certificates with a CRL distribution point and an OCSP URL "
+                "(public CAs always do; a unit's own CA must be configured to), and publish "
+                "the CRL where clients can reach it."
+            ),
+            snippet=REVOCATION_SNIPPET,
+            snippet_lang="ini",
+        ),
+        references=(
+            Reference(scheme="cwe", id="CWE-299"),
+            Reference(scheme="url", id="https://www.rfc-editor.org/rfc/rfc5280#section-4.2.1.13"),
+            REF_ISO_CRYPTO,
+            REF_BSI_CRYPTO,
+        ),
+        tags=("tls", "certificate", "revocation"),
+    )
+
+    def evaluate(self, facts: FactsView, params: BaseModel) -> Result:
+        f = cert_facts(facts)
+        if (bad := no_chain(f)) is not None:
+            return bad
+        leaf = f.certificates[0]
+        if leaf.self_signed:
+            return not_applicable(
+                f"TLS at {f.endpoint}: the certificate is self-signed, so no issuer could "
+                "revoke it (see tls.cert.untrusted)"
+            )
+        evidence: dict[str, Any] = {
+            "certificate": leaf.subject,
+            "crl_distribution_points": list(leaf.crl_urls),
+            "ocsp": list(leaf.aia_ocsp),
+        }
+        if not leaf.crl_urls and not leaf.aia_ocsp:
+            return failed(
+                f"TLS at {f.endpoint}: the server certificate names neither a CRL "
+                "distribution point nor an OCSP responder, so it cannot be revoked",
+                detail="leaf",
+                **evidence,
+            )
+        ways = [w for w, urls in (("CRL", leaf.crl_urls), ("OCSP", leaf.aia_ocsp)) if urls]
+        return passed(
+            f"TLS at {f.endpoint}: the server certificate can be checked for revocation "
+            f"({' and '.join(ways)}; not fetched)",
+            **evidence,
+        )
