@@ -11,6 +11,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,25 @@ def _as_postgres(args: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return args
     return ["runuser", "-u", "postgres", "--", *args]
+
+
+def _wait_ready(addr: str, port: int, timeout: float) -> None:
+    """Bounded wait until the server takes queries: it listens before recovery ends and
+    refuses logins with "the database system is starting up" until then."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(host=addr, port=port, user="assay", dbname="postgres",
+                                 connect_timeout=5) as conn:  # fmt: skip
+                conn.execute("SELECT 1")
+                return
+        except psycopg.OperationalError as exc:
+            last = exc
+            time.sleep(0.1)
+    raise TimeoutError(f"PostgreSQL on {addr}:{port} not ready within {timeout}s: {last}")
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +75,7 @@ def pg_url() -> Iterator[str]:
     )  # fmt: skip
     try:
         wait_port(addr, port, timeout=60)
+        _wait_ready(addr, port, timeout=60)
         yield f"postgresql+psycopg://assay@{addr}:{port}/postgres"
     finally:
         proc.terminate()
