@@ -73,7 +73,11 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     "cert_chain_of_trust": ("tls.cert.untrusted",),
     "cert_expirationStatus": ("tls.cert.expired",),
     "cert_notAfter": ("tls.cert.expired",),
-    "cert_revocation": ("tls.cert.no_revocation",),
+    # on a self-signed certificate no issuer could revoke it: untrusted's finding there
+    "cert_revocation": ("tls.cert.no_revocation", "tls.cert.untrusted"),
+    "OCSP_stapling": ("tls.ocsp_stapling",),
+    "secure_renego": ("tls.renegotiation.insecure",),
+    "CRIME_TLS": ("tls.compression",),
 }
 # Findings outside a TLS handshake audit, with where Assay covers them (or why not).
 ELSEWHERE: dict[str, str] = {

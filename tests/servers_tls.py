@@ -5,7 +5,8 @@
   and RC4, so those need a scripted server), 1024-bit DHE, client cipher
   order, and an expired self-signed SHA-1 RSA-1024 certificate without subjectAltName;
 - strong: TLS 1.2 and 1.3, ECDHE with AEAD suites only, an ECDSA P-256 certificate for the
-  site's IP address issued by the tests' own CA (`TestCA`, trust it by adding its root).
+  site's IP address issued by the tests' own CA (`TestCA`, trust it by adding its root),
+  with a CRL and OCSP location, and the CA's OCSP answer stapled from a file.
 
 `openssl_server()` runs `openssl s_server` with arbitrary options for cases nginx cannot be
 configured into (one protocol only, a certificate without its intermediate, ...).
@@ -70,6 +71,7 @@ def tls_sites(workdir: Path, ca: TestCA | None = None) -> Iterator[TlsSites]:
     strong_cert = ca.issue(ips=(strong_addr,), names=("portal.so-tttt.example",))
     wcrt, wkey = weak_cert.write(pki, "weak")
     scrt, skey = strong_cert.write(pki, "strong")
+    staple = ca.ocsp_response(strong_cert, pki, "strong")
     dh = dh_params_1024(pki / "dh1024.pem")
     weak = _site(
         weak_addr,
@@ -93,6 +95,8 @@ def tls_sites(workdir: Path, ca: TestCA | None = None) -> Iterator[TlsSites]:
         ssl_ecdh_curve X25519:prime256v1:secp384r1;
         ssl_prefer_server_ciphers off;
         ssl_session_tickets off;
+        ssl_stapling on;
+        ssl_stapling_file {staple};
         add_header Strict-Transport-Security "max-age=63072000" always;""",
     )
     nginx = NginxServer(workdir / "nginx", weak_addr, [weak, strong])

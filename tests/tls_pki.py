@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 OPENSSL = shutil.which("openssl")
@@ -137,6 +138,30 @@ class TestCA:
             )
             .sign(self.root_key, hashes.SHA256())
         )
+
+    def ocsp_response(self, issued: Issued, directory: Path, stem: str) -> Path:
+        """A DER OCSP answer "good" for `issued`, signed by the intermediate: what a server
+        staples (nginx `ssl_stapling_file`, `openssl s_server -status_file`)."""
+        now = dt.datetime.now(UTC)
+        response = (
+            ocsp.OCSPResponseBuilder()
+            .add_response(
+                cert=issued.cert,
+                issuer=self.intermediate,
+                algorithm=hashes.SHA256(),
+                cert_status=ocsp.OCSPCertStatus.GOOD,
+                this_update=now - dt.timedelta(hours=1),
+                next_update=now + dt.timedelta(days=7),
+                revocation_time=None,
+                revocation_reason=None,
+            )
+            .responder_id(ocsp.OCSPResponderEncoding.HASH, self.intermediate)
+            .sign(self.inter_key, hashes.SHA256())
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{stem}.ocsp.der"
+        path.write_bytes(response.public_bytes(serialization.Encoding.DER))
+        return path
 
     def root_pem(self, directory: Path, stem: str = "test-root") -> Path:
         """The root certificate as a PEM file (what an inventory adds as a trusted CA)."""

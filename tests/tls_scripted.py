@@ -24,6 +24,7 @@ class ParsedHello:
     version: int  # legacy client_version
     suites: tuple[int, ...]
     tls13: bool  # supported_versions offers TLS 1.3
+    deflate: bool = False  # DEFLATE among the compression methods
 
 
 def parse_client_hello(record: bytes) -> ParsedHello | None:
@@ -37,6 +38,7 @@ def parse_client_hello(record: bytes) -> ParsedHello | None:
     n = struct.unpack(">H", body[pos : pos + 2])[0]
     suites = tuple(struct.unpack(f">{n // 2}H", body[pos + 2 : pos + 2 + n]))
     pos += 2 + n
+    deflate = 1 in body[pos + 1 : pos + 1 + body[pos]]
     pos += 1 + body[pos]
     tls13 = False
     if pos + 2 <= len(body):
@@ -47,7 +49,7 @@ def parse_client_hello(record: bytes) -> ParsedHello | None:
             if etype == 43:
                 tls13 = b"\x03\x04" in body[pos + 4 : pos + 4 + elen]
             pos += 4 + elen
-    return ParsedHello(version, suites, tls13)
+    return ParsedHello(version, suites, tls13, deflate)
 
 
 def record(ctype: int, payload: bytes, version: int = 0x0303) -> bytes:
@@ -58,8 +60,11 @@ def handshake(mtype: int, body: bytes) -> bytes:
     return bytes([mtype]) + len(body).to_bytes(3, "big") + body
 
 
-def server_hello(version: int, suite: int, extensions: bytes = b"") -> bytes:
-    body = struct.pack(">H", version) + b"\x11" * 32 + b"\x00" + struct.pack(">HB", suite, 0)
+def server_hello(
+    version: int, suite: int, extensions: bytes = b"", compression: int = 0
+) -> bytes:
+    body = struct.pack(">H", version) + b"\x11" * 32 + b"\x00"
+    body += struct.pack(">HB", suite, compression)
     body += struct.pack(">H", len(extensions)) + extensions
     return handshake(2, body)
 
@@ -72,9 +77,13 @@ Handler = Callable[[bytes], bytes | None]  # None: stay silent until the client 
 
 
 def legacy_server(
-    accepts: tuple[int, ...], versions: tuple[int, ...] = (0x0301, 0x0303)
+    accepts: tuple[int, ...],
+    versions: tuple[int, ...] = (0x0301, 0x0303),
+    secure_renegotiation: bool = True,
+    deflate: bool = False,
 ) -> Handler:
-    """An old server: TLS 1.0-1.2, picks the first suite of `accepts` that the client offers."""
+    """An old server: TLS 1.0-1.2, picks the first suite of `accepts` that the client offers;
+    optionally without RFC 5746 renegotiation_info, or choosing DEFLATE when it is offered."""
 
     def handle(data: bytes) -> bytes | None:
         hello = parse_client_hello(data)
@@ -84,8 +93,9 @@ def legacy_server(
             return ALERT_PROTOCOL_VERSION
         for s in accepts:
             if s in hello.suites:
-                renego = b"\xff\x01\x00\x01\x00"
-                msgs = server_hello(hello.version, s, renego) + handshake(14, b"")
+                renego = b"\xff\x01\x00\x01\x00" if secure_renegotiation else b""
+                method = 1 if deflate and hello.deflate else 0
+                msgs = server_hello(hello.version, s, renego, method) + handshake(14, b"")
                 return record(22, msgs, hello.version)
         return ALERT_HANDSHAKE_FAILURE
 

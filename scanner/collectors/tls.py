@@ -48,6 +48,7 @@ class TlsFacts(Facts):
     fallback_scsv: bool | None = None  # None: fewer than two protocols, not testable
     secure_renegotiation: bool | None = None
     compression: bool | None = None  # DEFLATE accepted (CRIME)
+    ocsp_stapling: bool | None = None  # None: TLS 1.3 only (not readable) or no answer
     certificate_chain: list[str] = Field(default_factory=list)  # base64 DER, leaf first
     probes: int = 0  # connections made
     scanned_year: int = 0  # profiles with year horizons judge against this
@@ -101,6 +102,7 @@ def facts_from_scan(res: ScanResult, year: int) -> TlsFacts:
         fallback_scsv=res.fallback_scsv,
         secure_renegotiation=res.secure_renegotiation,
         compression=res.compression,
+        ocsp_stapling=res.ocsp_stapling,
         certificate_chain=[base64.b64encode(c).decode("ascii") for c in res.certificates],
         probes=res.probes,
         scanned_year=year,

@@ -29,6 +29,7 @@ from scanner.tlsprobe.wire import (
     EXT_SERVER_NAME,
     EXT_SESSION_TICKET,
     EXT_SIGNATURE_ALGORITHMS,
+    EXT_STATUS_REQUEST,
     EXT_SUPPORTED_GROUPS,
     EXT_SUPPORTED_VERSIONS,
 )
@@ -63,6 +64,7 @@ class HelloSpec:
     alpn: tuple[str, ...] = ()
     fallback_scsv: bool = False
     deflate: bool = False  # also offer DEFLATE compression (CRIME)
+    status_request: bool = False  # ask for a stapled OCSP response
 
 
 def _ext(etype: int, body: bytes) -> bytes:
@@ -95,6 +97,9 @@ def _extensions(spec: HelloSpec) -> list[bytes]:
     if spec.alpn:
         names = b"".join(_vec8(a.encode("ascii")) for a in spec.alpn)
         exts.append(_ext(EXT_ALPN, _vec16(names)))
+    if spec.status_request:
+        # status_type ocsp(1), no responder ids, no request extensions
+        exts.append(_ext(EXT_STATUS_REQUEST, b"\x01\x00\x00\x00\x00"))
     exts.append(_ext(EXT_EXTENDED_MASTER_SECRET, b""))
     exts.append(_ext(EXT_SESSION_TICKET, b""))
     if tls13:

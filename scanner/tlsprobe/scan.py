@@ -7,7 +7,7 @@ A. one hello per protocol (SSLv3 .. TLS 1.3) offering every suite the protocol d
 B. suites per supported protocol by remove-and-retry (offer many, drop the one the server
    picks, ask again), split into interleaved chunks that run side by side; TLS 1.3 groups by
    HelloRetryRequest; TLS 1.2 ECDHE curves and the DH prime size from ServerKeyExchange;
-   ALPN; TLS_FALLBACK_SCSV;
+   ALPN; TLS_FALLBACK_SCSV; OCSP stapling (status_request);
 C. server preference: the accepted suites offered in one order and then reversed.
 
 The local OpenSSL is not involved, so suites it has dropped (RC4, 3DES, export) are found.
@@ -37,6 +37,7 @@ from scanner.tlsprobe.suites import (
     candidates,
     suite,
 )
+from scanner.tlsprobe.wire import EXT_STATUS_REQUEST
 
 ORDER = (SSL3, TLS10, TLS11, TLS12, TLS13)
 CHUNK = 24  # suites per remove-and-retry chain; more chains run in parallel
@@ -70,6 +71,7 @@ class ScanResult:
     fallback_scsv: bool | None = None
     secure_renegotiation: bool | None = None
     compression: bool | None = None
+    ocsp_stapling: bool | None = None  # None: not testable (no TLS <= 1.2) or no answer
     certificates: list[bytes] = field(default_factory=list)
     probes: int = 0
     errors: list[str] = field(default_factory=list)
@@ -210,6 +212,16 @@ class EndpointScanner:
         found = await asyncio.gather(*(one(p) for p in ALPN_PROTOCOLS))
         self.result.alpn = [p for p in found if p]
 
+    async def stapling(self, version: int) -> None:
+        """Whether the server staples an OCSP response: under TLS <= 1.2 it says so with an
+        empty status_request extension in its ServerHello (RFC 6066 section 8). Under TLS 1.3
+        the answer travels in the encrypted Certificate message, which a hello cannot read."""
+        ans = await self.ask(self._spec(version, candidates(version), status_request=True))
+        if ans.accepted_as(version) and ans.hello is not None:
+            self.result.ocsp_stapling = EXT_STATUS_REQUEST in ans.hello.extensions
+        else:
+            self._note("OCSP stapling", ans)
+
     async def fallback(self, lower: int) -> None:
         ans = await self.ask(self._spec(lower, candidates(lower), fallback_scsv=True))
         if ans.alert is not None and ans.alert.description == 86:
@@ -248,7 +260,7 @@ class EndpointScanner:
             jobs.append(self.groups13())
         if legacy:
             best = legacy[-1]
-            jobs += [self.groups12(best), self.dh_size(best)]
+            jobs += [self.groups12(best), self.dh_size(best), self.stapling(best)]
         if supported and not self.ep.starttls:
             jobs.append(self.alpn(supported[-1]))
         if len(supported) >= 2:

@@ -1,0 +1,222 @@
+"""Handshake features: insecure renegotiation, TLS compression (CRIME), OCSP stapling.
+
+All three are read from hellos Assay sends anyway (phase A and one stapling hello), so they
+cost at most one connection. TLS 1.3 removed renegotiation and compression, so a TLS 1.3-only
+endpoint is `not_applicable` for those two.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from cryptography import x509
+from pydantic import BaseModel
+
+from checks.tls import FACTS as TLS_FACTS
+from checks.tls import (
+    REF_BSI_WEB_TLS,
+    REF_ISO_CRYPTO,
+    REFERENCES,
+    no_handshake,
+    tls_facts,
+    where,
+)
+from scanner.collectors.tls import TlsFacts
+from scanner.model import (
+    Reference,
+    Remediation,
+    Result,
+    Severity,
+    TargetKind,
+    failed,
+    not_applicable,
+    not_assessed,
+    passed,
+)
+from scanner.plugins import Check, CheckMeta, FactsView
+from scanner.tlscert import describe
+
+LEGACY = ("SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2")
+
+
+def _legacy(f: TlsFacts) -> list[str]:
+    return [v for v in f.supported if v in LEGACY]
+
+
+RENEGOTIATION_SNIPPET = """\
+# Any OpenSSL since 0.9.8m implements RFC 5746; update the TLS library (or the appliance's
+# firmware) that answers without the renegotiation_info extension, then verify:
+openssl s_client -connect portal.example.gov.vn:443 -tls1_2 </dev/null | grep -i renegotiation
+#   expected: "Secure Renegotiation IS supported"
+"""
+
+
+class InsecureRenegotiation(Check):
+    meta = CheckMeta(
+        id="tls.renegotiation.insecure",
+        title="TLS renegotiation is secure (RFC 5746)",
+        target_kind=TargetKind.SERVICE,
+        facts=(TLS_FACTS,),
+        severity=Severity.HIGH,
+        rationale=(
+            "Without the RFC 5746 renegotiation_info extension a man in the middle can splice "
+            "its own request in front of a client's authenticated session "
+            "(CVE-2009-3555), for example to have a logged-in officer's browser send a form."
+        ),
+        remediation=Remediation(
+            text="Update the TLS library or appliance so that it supports RFC 5746.",
+            snippet=RENEGOTIATION_SNIPPET,
+            snippet_lang="shell",
+        ),
+        references=(
+            Reference(scheme="cve", id="CVE-2009-3555"),
+            Reference(scheme="url", id="https://www.rfc-editor.org/rfc/rfc5746"),
+            *REFERENCES,
+        ),
+        tags=("tls", "handshake"),
+    )
+
+    def evaluate(self, facts: FactsView, params: BaseModel) -> Result:
+        f = tls_facts(facts)
+        if (err := no_handshake(f)) is not None:
+            return err
+        legacy = _legacy(f)
+        if not legacy:
+            return not_applicable(f"TLS at {where(f)} speaks only TLS 1.3 (no renegotiation)")
+        if f.secure_renegotiation is None:
+            return not_assessed(f"TLS at {where(f)}: no {legacy[-1]} hello could be read")
+        if f.secure_renegotiation:
+            return passed(
+                f"TLS at {where(f)} answers {legacy[-1]} with the renegotiation_info extension"
+            )
+        return failed(
+            f"TLS at {where(f)} answers {legacy[-1]} without the renegotiation_info extension "
+            "(RFC 5746): renegotiation is not protected",
+            protocol=legacy[-1],
+        )
+
+
+COMPRESSION_SNIPPET = """\
+# nginx and Apache built on OpenSSL 1.1.0+ never compress; older Apache:
+SSLCompression off
+# verify: the answer must say "Compression: NONE"
+openssl s_client -connect portal.example.gov.vn:443 -tls1_2 </dev/null | grep -i compression
+"""
+
+
+class Compression(Check):
+    meta = CheckMeta(
+        id="tls.compression",
+        title="TLS compression is off (CRIME)",
+        target_kind=TargetKind.SERVICE,
+        facts=(TLS_FACTS,),
+        severity=Severity.HIGH,
+        rationale=(
+            "With TLS-level compression the length of each record leaks how well attacker "
+            "chosen text compresses against secrets in the same stream, which recovers session "
+            "cookies in a few thousand requests (CRIME, CVE-2012-4929)."
+        ),
+        remediation=Remediation(
+            text="Turn TLS compression off (or update to a TLS library that no longer has it).",
+            snippet=COMPRESSION_SNIPPET,
+            snippet_lang="apache",
+        ),
+        references=(Reference(scheme="cve", id="CVE-2012-4929"), *REFERENCES),
+        tags=("tls", "handshake"),
+    )
+
+    def evaluate(self, facts: FactsView, params: BaseModel) -> Result:
+        f = tls_facts(facts)
+        if (err := no_handshake(f)) is not None:
+            return err
+        legacy = _legacy(f)
+        if not legacy:
+            return not_applicable(f"TLS at {where(f)} speaks only TLS 1.3 (no compression)")
+        if f.compression is None:
+            return not_assessed(f"TLS at {where(f)}: no {legacy[-1]} hello could be read")
+        if f.compression:
+            return failed(
+                f"TLS at {where(f)} accepted DEFLATE compression under {legacy[-1]}",
+                protocol=legacy[-1],
+            )
+        return passed(f"TLS at {where(f)} refuses TLS compression (DEFLATE offered)")
+
+
+STAPLING_SNIPPET = """\
+# nginx: staple the CA's OCSP answer (the resolver must reach the CA's OCSP responder)
+ssl_stapling on;
+ssl_stapling_verify on;
+ssl_trusted_certificate /etc/ssl/certs/issuing-ca-chain.pem;
+resolver 10.20.0.53;
+# Apache httpd (mod_ssl), outside <VirtualHost>:
+SSLUseStapling on
+SSLStaplingCache shmcb:/var/run/ocsp(128000)
+# verify
+openssl s_client -connect portal.example.gov.vn:443 -status </dev/null | grep -A2 'OCSP response'
+"""
+
+
+def _leaf_ocsp(f: TlsFacts) -> tuple[str, ...] | None:
+    """The OCSP URLs of the leaf the TLS hellos received; None when it cannot be read."""
+    if not f.certificate_chain:
+        return None
+    try:
+        cert = x509.load_der_x509_certificate(base64.b64decode(f.certificate_chain[0]))
+    except (ValueError, binascii.Error):
+        return None
+    return describe(cert, 0).aia_ocsp
+
+
+class OcspStapling(Check):
+    meta = CheckMeta(
+        id="tls.ocsp_stapling",
+        title="Server staples the OCSP status of its certificate",
+        target_kind=TargetKind.SERVICE,
+        facts=(TLS_FACTS,),
+        severity=Severity.LOW,
+        rationale=(
+            "When the certificate names an OCSP responder but the server does not staple its "
+            "answer, every client must ask the CA itself: that is slow, tells the CA who visits "
+            "the service, and clients that cannot reach the responder usually accept the "
+            "certificate anyway, so a revoked certificate keeps working."
+        ),
+        remediation=Remediation(
+            text="Enable OCSP stapling on the server.",
+            snippet=STAPLING_SNIPPET,
+            snippet_lang="nginx / apache",
+        ),
+        references=(
+            Reference(scheme="url", id="https://www.rfc-editor.org/rfc/rfc6066#section-8"),
+            REF_ISO_CRYPTO,
+            REF_BSI_WEB_TLS,
+        ),
+        tags=("tls", "handshake", "revocation"),
+    )
+
+    def evaluate(self, facts: FactsView, params: BaseModel) -> Result:
+        f = tls_facts(facts)
+        if (err := no_handshake(f)) is not None:
+            return err
+        if not _legacy(f):
+            return not_assessed(
+                f"TLS at {where(f)} offers only TLS 1.3, where the certificate and its stapled "
+                "status travel inside the encrypted handshake (not read)"
+            )
+        urls = _leaf_ocsp(f)
+        if urls is None:
+            return not_assessed(f"TLS at {where(f)}: the server certificate could not be read")
+        if not urls:
+            return not_applicable(
+                f"TLS at {where(f)}: the certificate names no OCSP responder, so there is "
+                "nothing to staple (see tls.cert.no_revocation)"
+            )
+        if f.ocsp_stapling is None:
+            return not_assessed(f"TLS at {where(f)}: the stapling hello got no answer")
+        if f.ocsp_stapling:
+            return passed(f"TLS at {where(f)} staples the OCSP status", ocsp=list(urls))
+        return failed(
+            f"TLS at {where(f)} does not staple the OCSP status its certificate points to "
+            f"({urls[0]})",
+            ocsp=list(urls),
+        )
