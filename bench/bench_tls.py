@@ -78,6 +78,7 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     "OCSP_stapling": ("tls.ocsp_stapling",),
     "secure_renego": ("tls.renegotiation.insecure",),
     "CRIME_TLS": ("tls.compression",),
+    "heartbleed": ("tls.heartbleed",),
 }
 # Findings outside a TLS handshake audit, with where Assay covers them (or why not).
 ELSEWHERE: dict[str, str] = {

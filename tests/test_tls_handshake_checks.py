@@ -1,6 +1,8 @@
-"""Renegotiation, compression and OCSP stapling: PASS on the real nginx sites, FAIL where a
-real server shows the weakness (nginx without a stapled answer) and on scripted servers for
-what no current OpenSSL can be configured into (insecure renegotiation, DEFLATE)."""
+"""Renegotiation, compression, OCSP stapling and Heartbleed.
+
+PASS on the real nginx sites; FAIL where a real server shows the weakness (openssl s_server
+without a stapled answer) and on scripted servers for what no current OpenSSL can be
+configured into (insecure renegotiation, DEFLATE, heartbeats at all)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from checks.tls.handshake import Compression, InsecureRenegotiation, OcspStapling
+from checks.tls.handshake import Compression, Heartbleed, InsecureRenegotiation, OcspStapling
 from scanner.collectors.tls import TlsCollector, TlsFacts
-from scanner.model import ServiceInfo, Status, Target, TargetKind
+from scanner.model import ServiceInfo, Severity, Status, Target, TargetKind
 from scanner.plugins import FactsView
 from tests.helpers import collect, evaluate, statuses
 from tests.servers_tls import HAVE_TLS_SERVERS, TlsSites, openssl_server, tls_sites
 from tests.tls_pki import TestCA
-from tests.tls_scripted import ScriptedTls, legacy_server
+from tests.tls_scripted import HeartbeatServer, ScriptedTls, legacy_server
 
 pytestmark = [
     pytest.mark.real,
@@ -116,5 +118,37 @@ def test_tls13_only_endpoint(tmp_path: Path) -> None:
     assert tls(view).supported == ["TLSv1.3"]
     assert statuses(InsecureRenegotiation(), view) == {Status.NOT_APPLICABLE}
     assert statuses(Compression(), view) == {Status.NOT_APPLICABLE}
+    assert statuses(Heartbleed(), view) == {Status.NOT_APPLICABLE}
     [r] = evaluate(OcspStapling(), view)
     assert r.status is Status.NOT_ASSESSED and "TLS 1.3" in r.message
+
+
+def test_real_nginx_takes_no_heartbeats(weak: FactsView, strong: FactsView) -> None:
+    assert tls(weak).heartbeat is False and tls(weak).heartbleed_leaked == 0
+    [r] = evaluate(Heartbleed(), weak)
+    assert r.status is Status.PASS and "does not accept the heartbeat" in r.message
+    assert statuses(Heartbleed(), strong) == PASS
+
+
+def test_heartbleed_fails_and_the_leak_is_counted_never_kept() -> None:
+    memory = b"Cookie: ASSAYSESSION=7f3a9c1e; password=hunter2 "
+    with HeartbeatServer(bleed=True, memory=memory) as srv:
+        view = collect([COLLECTOR], target(srv.address, srv.port), timeout=5)
+        assert srv.heartbeats == 1  # one malformed heartbeat, on one connection
+    f = tls(view)
+    assert f.heartbeat is True and f.heartbleed_leaked == 0x4000 + 16
+    [r] = evaluate(Heartbleed(), view)
+    assert r.status is Status.FAIL and r.severity in (None, Severity.CRITICAL)
+    assert "16400 bytes" in r.message
+    # what leaked is never stored: not in the facts, not in the result
+    dumped = f.model_dump_json() + r.model_dump_json()
+    assert "ASSAYSESSION" not in dumped and "hunter2" not in dumped
+
+
+def test_patched_server_with_heartbeats_passes() -> None:
+    with HeartbeatServer(bleed=False) as srv:
+        view = collect([COLLECTOR], target(srv.address, srv.port), timeout=5)
+        assert srv.heartbeats == 1
+    assert tls(view).heartbeat is True and tls(view).heartbleed_leaked == 0
+    [r] = evaluate(Heartbleed(), view)
+    assert r.status is Status.PASS and "did not answer a malformed one" in r.message

@@ -154,3 +154,85 @@ class ScriptedTls:
                 self._stop.wait(0.5)
             except OSError:
                 return
+
+
+class HeartbeatServer:
+    """A TLS 1.2 server that takes the heartbeat extension (OpenSSL 1.0.1 era), scripted.
+
+    `bleed=True` answers a heartbeat with `memory` as the 1.0.1-1.0.1f bug did (the claimed
+    payload length read from the server's own memory); `bleed=False` discards it as
+    RFC 6520 requires. Debian's OpenSSL 3 has no heartbeat code at all, so no real server the
+    tests can start shows either behaviour.
+    """
+
+    def __init__(self, bleed: bool, memory: bytes = b"") -> None:
+        self.bleed, self.memory = bleed, memory
+        self.address = pick_loopback()
+        self._sock = socket.socket()
+        self._sock.bind((self.address, 0))
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self.heartbeats = 0
+
+    def __enter__(self) -> HeartbeatServer:
+        self._sock.listen(16)
+        self._sock.settimeout(0.2)
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _record(conn: socket.socket) -> bytes:
+        data = b""
+        while len(data) < 5:
+            chunk = conn.recv(5 - len(data))
+            if not chunk:
+                return data
+            data += chunk
+        need = 5 + int.from_bytes(data[3:5], "big")
+        while len(data) < need:
+            chunk = conn.recv(need - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                hello = parse_client_hello(self._record(conn))
+                if hello is None or hello.version != 0x0303:
+                    conn.sendall(ALERT_PROTOCOL_VERSION)
+                    return
+                suite = next((s for s in (0xC02F, 0x009C, 0x002F) if s in hello.suites), None)
+                if suite is None:
+                    conn.sendall(ALERT_HANDSHAKE_FAILURE)
+                    return
+                exts = b"\xff\x01\x00\x01\x00" + b"\x00\x0f\x00\x01\x01"  # renego, heartbeat
+                conn.sendall(record(22, server_hello(0x0303, suite, exts) + handshake(14, b"")))
+                beat = self._record(conn)
+                if len(beat) < 8 or beat[0] != 24:
+                    return
+                self.heartbeats += 1
+                if self.bleed:
+                    claimed = int.from_bytes(beat[6:8], "big")
+                    leak = (self.memory * (claimed // max(1, len(self.memory)) + 1))[:claimed]
+                    body = b"\x02" + claimed.to_bytes(2, "big") + leak + b"\x00" * 16
+                    conn.sendall(record(24, body))
+                self._stop.wait(3)
+            except OSError:
+                return

@@ -220,3 +220,63 @@ class OcspStapling(Check):
             f"({urls[0]})",
             ocsp=list(urls),
         )
+
+
+HEARTBLEED_SNIPPET = """\
+# The server's OpenSSL is 1.0.1 to 1.0.1f: update it (or the appliance firmware), restart
+# every service that links it, then replace the certificate and key and revoke the old one,
+# since the key may have been read from memory.
+openssl version            # on the server: must not be 1.0.1 - 1.0.1f
+apt-get install --only-upgrade openssl libssl1.0.0 && systemctl restart nginx
+"""
+
+
+class Heartbleed(Check):
+    meta = CheckMeta(
+        id="tls.heartbleed",
+        title="Not vulnerable to Heartbleed (CVE-2014-0160)",
+        target_kind=TargetKind.SERVICE,
+        facts=(TLS_FACTS,),
+        severity=Severity.CRITICAL,
+        rationale=(
+            "A server with the Heartbleed bug answers a heartbeat that claims more payload "
+            "than it carries with up to 64 KiB of its own memory per request, without any "
+            "login: private keys, session cookies and passwords of other users are read "
+            "remotely and leave no trace in the logs."
+        ),
+        remediation=Remediation(
+            text=(
+                "Update OpenSSL (1.0.1g or later), restart the services, then replace the "
+                "key and certificate and revoke the old certificate."
+            ),
+            snippet=HEARTBLEED_SNIPPET,
+            snippet_lang="shell",
+        ),
+        references=(
+            Reference(scheme="cve", id="CVE-2014-0160"),
+            Reference(scheme="cwe", id="CWE-125"),
+            Reference(scheme="url", id="https://www.rfc-editor.org/rfc/rfc6520"),
+            *REFERENCES,
+        ),
+        tags=("tls", "handshake", "vulnerability"),
+    )
+
+    def evaluate(self, facts: FactsView, params: BaseModel) -> Result:
+        f = tls_facts(facts)
+        if (err := no_handshake(f)) is not None:
+            return err
+        if not _legacy(f):
+            return not_applicable(f"TLS at {where(f)} speaks only TLS 1.3 (no heartbeats)")
+        if f.heartbeat is None or f.heartbleed_leaked is None:
+            return not_assessed(f"TLS at {where(f)}: the heartbeat probe got no answer")
+        if f.heartbleed_leaked > 0:
+            return failed(
+                f"TLS at {where(f)} answered a heartbeat that carried no payload with "
+                f"{f.heartbleed_leaked} bytes of its memory (Heartbleed)",
+                leaked_bytes=f.heartbleed_leaked,
+            )
+        if f.heartbeat:
+            return passed(
+                f"TLS at {where(f)} accepts heartbeats but did not answer a malformed one"
+            )
+        return passed(f"TLS at {where(f)} does not accept the heartbeat extension")

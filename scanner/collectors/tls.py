@@ -49,6 +49,8 @@ class TlsFacts(Facts):
     secure_renegotiation: bool | None = None
     compression: bool | None = None  # DEFLATE accepted (CRIME)
     ocsp_stapling: bool | None = None  # None: TLS 1.3 only (not readable) or no answer
+    heartbeat: bool | None = None  # heartbeat extension accepted (None: not testable)
+    heartbleed_leaked: int | None = None  # bytes a malformed heartbeat got back (0: none)
     certificate_chain: list[str] = Field(default_factory=list)  # base64 DER, leaf first
     probes: int = 0  # connections made
     scanned_year: int = 0  # profiles with year horizons judge against this
@@ -103,6 +105,8 @@ def facts_from_scan(res: ScanResult, year: int) -> TlsFacts:
         secure_renegotiation=res.secure_renegotiation,
         compression=res.compression,
         ocsp_stapling=res.ocsp_stapling,
+        heartbeat=res.heartbeat,
+        heartbleed_leaked=res.heartbleed_leaked,
         certificate_chain=[base64.b64encode(c).decode("ascii") for c in res.certificates],
         probes=res.probes,
         scanned_year=year,

@@ -23,6 +23,7 @@ from scanner.tlsprobe.wire import (
     EXT_ALPN,
     EXT_EC_POINT_FORMATS,
     EXT_EXTENDED_MASTER_SECRET,
+    EXT_HEARTBEAT,
     EXT_KEY_SHARE,
     EXT_PADDING,
     EXT_PSK_KEY_EXCHANGE_MODES,
@@ -65,6 +66,7 @@ class HelloSpec:
     fallback_scsv: bool = False
     deflate: bool = False  # also offer DEFLATE compression (CRIME)
     status_request: bool = False  # ask for a stapled OCSP response
+    heartbeat: bool = False  # offer the heartbeat extension (peer_allowed_to_send)
 
 
 def _ext(etype: int, body: bytes) -> bytes:
@@ -100,6 +102,8 @@ def _extensions(spec: HelloSpec) -> list[bytes]:
     if spec.status_request:
         # status_type ocsp(1), no responder ids, no request extensions
         exts.append(_ext(EXT_STATUS_REQUEST, b"\x01\x00\x00\x00\x00"))
+    if spec.heartbeat:
+        exts.append(_ext(EXT_HEARTBEAT, b"\x01"))
     exts.append(_ext(EXT_EXTENDED_MASTER_SECRET, b""))
     exts.append(_ext(EXT_SESSION_TICKET, b""))
     if tls13:

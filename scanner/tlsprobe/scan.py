@@ -7,7 +7,8 @@ A. one hello per protocol (SSLv3 .. TLS 1.3) offering every suite the protocol d
 B. suites per supported protocol by remove-and-retry (offer many, drop the one the server
    picks, ask again), split into interleaved chunks that run side by side; TLS 1.3 groups by
    HelloRetryRequest; TLS 1.2 ECDHE curves and the DH prime size from ServerKeyExchange;
-   ALPN; TLS_FALLBACK_SCSV; OCSP stapling (status_request);
+   ALPN; TLS_FALLBACK_SCSV; OCSP stapling (status_request); Heartbleed (one malformed
+   heartbeat, sent only to a server that accepts the heartbeat extension);
 C. server preference: the accepted suites offered in one order and then reversed.
 
 The local OpenSSL is not involved, so suites it has dropped (RC4, 3DES, export) are found.
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from scanner.tlsprobe.endpoint import TlsEndpoint, TlsProbeError
 from scanner.tlsprobe.hello import HelloSpec
-from scanner.tlsprobe.probe import Answer, probe
+from scanner.tlsprobe.probe import Answer, heartbleed, probe
 from scanner.tlsprobe.suites import (
     ECDHE_GROUPS,
     GROUP_CODES,
@@ -72,6 +73,8 @@ class ScanResult:
     secure_renegotiation: bool | None = None
     compression: bool | None = None
     ocsp_stapling: bool | None = None  # None: not testable (no TLS <= 1.2) or no answer
+    heartbeat: bool | None = None  # the server accepts the heartbeat extension
+    heartbleed_leaked: int | None = None  # bytes over-read by a malformed heartbeat (0: none)
     certificates: list[bytes] = field(default_factory=list)
     probes: int = 0
     errors: list[str] = field(default_factory=list)
@@ -222,6 +225,23 @@ class EndpointScanner:
         else:
             self._note("OCSP stapling", ans)
 
+    async def heartbleed(self, version: int) -> None:
+        """CVE-2014-0160: offer heartbeats; only a server that takes them gets one malformed
+        heartbeat (a 16 KiB claim, no payload). The reply's size is kept, its bytes never."""
+        if self.result.probes >= self.max_probes:
+            raise BudgetExhausted(
+                f"tls {self.ep.label}: probe budget of {self.max_probes} connections used up"
+            )
+        self.result.probes += 1
+        async with self.sem:
+            spec = self._spec(version, candidates(version), heartbeat=True)
+            hb = await heartbleed(self.ep, spec, self.timeout, wait=min(self.timeout, 2.0))
+        if hb.offered is None:
+            self.result.errors.append(f"heartbeat: {hb.reason}")
+            return
+        self.result.heartbeat = hb.offered
+        self.result.heartbleed_leaked = hb.leaked
+
     async def fallback(self, lower: int) -> None:
         ans = await self.ask(self._spec(lower, candidates(lower), fallback_scsv=True))
         if ans.alert is not None and ans.alert.description == 86:
@@ -261,6 +281,7 @@ class EndpointScanner:
         if legacy:
             best = legacy[-1]
             jobs += [self.groups12(best), self.dh_size(best), self.stapling(best)]
+            jobs.append(self.heartbleed(best))
         if supported and not self.ep.starttls:
             jobs.append(self.alpn(supported[-1]))
         if len(supported) >= 2:
