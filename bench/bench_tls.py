@@ -79,6 +79,7 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     "secure_renego": ("tls.renegotiation.insecure",),
     "CRIME_TLS": ("tls.compression",),
     "heartbleed": ("tls.heartbleed",),
+    "fallback_SCSV": ("tls.fallback_scsv",),
 }
 # Findings outside a TLS handshake audit, with where Assay covers them (or why not).
 ELSEWHERE: dict[str, str] = {

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from checks.tls.handshake import Compression, Heartbleed, InsecureRenegotiation, OcspStapling
+from checks.tls.handshake import (
+    Compression,
+    FallbackScsv,
+    Heartbleed,
+    InsecureRenegotiation,
+    OcspStapling,
+)
 from scanner.collectors.tls import TlsCollector, TlsFacts
 from scanner.model import ServiceInfo, Severity, Status, Target, TargetKind
 from scanner.plugins import FactsView
@@ -119,6 +125,7 @@ def test_tls13_only_endpoint(tmp_path: Path) -> None:
     assert statuses(InsecureRenegotiation(), view) == {Status.NOT_APPLICABLE}
     assert statuses(Compression(), view) == {Status.NOT_APPLICABLE}
     assert statuses(Heartbleed(), view) == {Status.NOT_APPLICABLE}
+    assert statuses(FallbackScsv(), view) == {Status.NOT_APPLICABLE}
     [r] = evaluate(OcspStapling(), view)
     assert r.status is Status.NOT_ASSESSED and "TLS 1.3" in r.message
 
@@ -152,3 +159,17 @@ def test_patched_server_with_heartbeats_passes() -> None:
     assert tls(view).heartbeat is True and tls(view).heartbleed_leaked == 0
     [r] = evaluate(Heartbleed(), view)
     assert r.status is Status.PASS and "did not answer a malformed one" in r.message
+
+
+def test_fallback_scsv(weak: FactsView, strong: FactsView) -> None:
+    # real nginx (OpenSSL 3) answers a TLS 1.1 / 1.2 hello marked as a fallback with an alert
+    for view, lower in ((weak, "TLSv1.1"), (strong, "TLSv1.2")):
+        assert tls(view).fallback_scsv is True
+        [r] = evaluate(FallbackScsv(), view)
+        assert r.status is Status.PASS and lower in r.message
+    # an old appliance that takes any hello it can: the downgrade goes unnoticed
+    with ScriptedTls(legacy_server((0x002F,))) as srv:
+        view = collect([COLLECTOR], target(srv.address, srv.port), timeout=3)
+    assert tls(view).supported == ["TLSv1.0", "TLSv1.2"] and tls(view).fallback_scsv is False
+    [r] = evaluate(FallbackScsv(), view)
+    assert r.status is Status.FAIL and "TLSv1.0" in r.message

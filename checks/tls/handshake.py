@@ -280,3 +280,64 @@ class Heartbleed(Check):
                 f"TLS at {where(f)} accepts heartbeats but did not answer a malformed one"
             )
         return passed(f"TLS at {where(f)} does not accept the heartbeat extension")
+
+
+FALLBACK_SNIPPET = """\\
+# TLS_FALLBACK_SCSV (RFC 7507) is built into OpenSSL since 1.0.1j: update the TLS library or
+# appliance; better still, turn the old protocols off so that there is nothing to fall back to
+ssl_protocols TLSv1.2 TLSv1.3;          # nginx
+SSLProtocol -all +TLSv1.2 +TLSv1.3      # Apache httpd
+"""
+
+
+class FallbackScsv(Check):
+    meta = CheckMeta(
+        id="tls.fallback_scsv",
+        title="Protocol downgrade is refused (TLS_FALLBACK_SCSV)",
+        target_kind=TargetKind.SERVICE,
+        facts=(TLS_FACTS,),
+        severity=Severity.MEDIUM,
+        rationale=(
+            "Clients that retry a failed handshake with a lower protocol can be pushed down by "
+            "an attacker who breaks the first attempt; a server that ignores the fallback "
+            "signal (RFC 7507) accepts the downgrade to an old protocol and its weaknesses "
+            "(POODLE, BEAST)."
+        ),
+        remediation=Remediation(
+            text=(
+                "Update the TLS library so that it honours TLS_FALLBACK_SCSV, or accept only "
+                "TLS 1.2 and 1.3."
+            ),
+            snippet=FALLBACK_SNIPPET,
+            snippet_lang="nginx / apache",
+        ),
+        references=(
+            Reference(scheme="url", id="https://www.rfc-editor.org/rfc/rfc7507"),
+            Reference(scheme="cwe", id="CWE-757"),
+            *REFERENCES,
+        ),
+        tags=("tls", "handshake", "downgrade"),
+    )
+
+    def evaluate(self, facts: FactsView, params: BaseModel) -> Result:
+        f = tls_facts(facts)
+        if (err := no_handshake(f)) is not None:
+            return err
+        if len(f.supported) < 2:
+            return not_applicable(
+                f"TLS at {where(f)} accepts only {f.supported[0]}: there is nothing to "
+                "downgrade to"
+            )
+        lower = f.supported[-2]
+        if f.fallback_scsv is None:
+            return not_assessed(f"TLS at {where(f)}: the {lower} fallback hello got no answer")
+        if f.fallback_scsv:
+            return passed(
+                f"TLS at {where(f)} refuses a {lower} hello marked as a fallback "
+                "(inappropriate_fallback)"
+            )
+        return failed(
+            f"TLS at {where(f)} accepts a {lower} hello marked as a fallback although it "
+            f"speaks {f.supported[-1]}: a downgrade is not detected",
+            protocols=f.supported,
+        )
