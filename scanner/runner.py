@@ -416,10 +416,14 @@ class Runner:
                 failures[cid] = f"applies() raised {type(exc).__name__}: {exc}"
                 continue
             timeout = min(col.timeout, budget)
+            own = _own_bound(col, target, ctx)
+            if own is not None:  # the target's own budget (a host's ssh.budget) replaces ours
+                timeout = own
             try:
                 facts = await asyncio.wait_for(col.collect(target, ctx), timeout)
             except TimeoutError:
-                failures[cid] = f"no answer within the collector budget of {timeout:g}s"
+                which = "the target's own time bound" if own is not None else "the collector budget"
+                failures[cid] = f"no answer within {which} of {timeout:g}s"
                 continue
             except OutOfScope as exc:
                 failures[cid] = f"refused by the scope guard: {exc}"
@@ -558,6 +562,23 @@ def json_facts(facts: Facts) -> dict[str, Any]:
     data = mask_evidence(facts.model_dump(mode="json"))
     assert isinstance(data, dict)
     return data
+
+
+def _own_bound(col: Any, target: Target, ctx: CollectContext) -> float | None:
+    """A collector may bound a target itself (`bound_for(target, ctx)` -> seconds or None):
+    the host collector's bound is the host's `ssh.budget` plus its login time, which the
+    inventory lets exceed `collector_timeout`. Only a finite positive bound is taken, so the
+    runner always keeps a limit."""
+    bound_for = getattr(col, "bound_for", None)
+    if not callable(bound_for):
+        return None
+    try:
+        own = bound_for(target, ctx)
+    except Exception:  # a faulty hook falls back to the collector budget
+        return None
+    if isinstance(own, int | float) and 0 < own < float("inf"):
+        return float(own)
+    return None
 
 
 def _ssh_targets(unit: Unit) -> list[Target]:

@@ -15,10 +15,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   # nmap: discovery; vsftpd, redis-server, nginx-light, inetutils-inetd + telnetd: the weak and
   # good servers the checks are tested against; postgresql: the store on a real server;
   # openssh-server: the weak and hardened sshd of the SSH audit and the host-hardening tests;
+  # sudo: the host audit through sudo with a password (a throwaway assay-test-* account);
   # chromium (+ chromium-driver for Selenium): renders the HTML report and drives the dashboard.
   apt-get install -y -qq --no-install-recommends \
     nmap vsftpd redis-server nginx-light libnginx-mod-mail inetutils-inetd inetutils-telnetd postgresql \
-    openssh-server openssh-client chromium chromium-driver \
+    openssh-server openssh-client sudo chromium chromium-driver \
     fonts-dejavu-core ca-certificates >/dev/null
 fi
 python3 -m pip install -q -e '.[test]'

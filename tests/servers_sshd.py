@@ -209,3 +209,101 @@ def wait_log(server: Sshd, needle: str, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+# -- a non-root account with sudo, for the credentialed audit through sudo ---------------------
+
+SUDO = shutil.which("sudo")
+VISUDO = shutil.which("visudo")
+USERADD = shutil.which("useradd")
+USERDEL = shutil.which("userdel")
+CHPASSWD = shutil.which("chpasswd")
+SUDOERS_D = Path("/etc/sudoers.d")
+SUDO_TS = Path("/run/sudo/ts")
+
+
+def sudo_account_unavailable() -> str:
+    """Why the sudo account cannot be made here ("" when it can): the skip reason."""
+    if not IS_ROOT:
+        return "creating the assay-test sudo account needs root"
+    missing = [
+        n
+        for n, p in (
+            ("sudo", SUDO),
+            ("visudo", VISUDO),
+            ("useradd", USERADD),
+            ("userdel", USERDEL),
+            ("chpasswd", CHPASSWD),
+        )
+        if p is None
+    ]
+    if missing:
+        return f"not installed: {', '.join(missing)} (apt-get install sudo passwd)"
+    if not Path("/etc/sudoers").exists() or "includedir /etc/sudoers.d" not in Path(
+        "/etc/sudoers"
+    ).read_text(errors="replace"):
+        return "/etc/sudoers does not include /etc/sudoers.d"
+    return ""
+
+
+@dataclass(frozen=True)
+class SudoAccount:
+    name: str  # assay-test-<random>, made for this session only
+    password: str = field(repr=False)
+    home: Path = Path("/")
+
+
+def _run(*cmd: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
+
+
+@contextlib.contextmanager
+def sudo_account(home: Path) -> Iterator[SudoAccount]:
+    """A dedicated account that may run anything as root through sudo WITH its password.
+
+    Safe on a shared CI machine: the name is new and random (`assay-test-<hex>`, refused if it
+    exists), the password is random, the sudoers drop-in names only that account and is
+    checked with `visudo -c` before it is moved into place (a broken drop-in would break sudo
+    for everyone), and the account, its group, the drop-in and sudo's timestamp are removed
+    afterwards, even when the tests fail. `home` must be traversable by the account.
+    """
+    assert USERADD and USERDEL and CHPASSWD and VISUDO
+    name = f"assay-test-{os.urandom(4).hex()}"
+    password = f"Sudo-{os.urandom(12).hex()}"
+    made = _run(USERADD, "-M", "-U", "-d", str(home), "-s", "/bin/sh", "-c", "Assay test", name)
+    if made.returncode != 0:
+        raise RuntimeError(f"useradd {name} failed: {made.stderr.strip()}")
+    dropin = SUDOERS_D / name
+    staged = SUDOERS_D / f".{name}.tmp"  # a dotted name is never read by @includedir
+    try:
+        # sshd (UsePAM no) refuses a locked account even for key login: the password unlocks it
+        pw = _run(CHPASSWD, stdin=f"{name}:{password}\n")
+        if pw.returncode != 0:
+            raise RuntimeError(f"chpasswd for {name} failed: {pw.stderr.strip()}")
+        SUDOERS_D.mkdir(mode=0o750, exist_ok=True)
+        staged.write_text(
+            f"Defaults:{name} !mail_badpass, passwd_tries=1\n{name} ALL=(root) ALL\n",
+            encoding="ascii",
+        )
+        staged.chmod(0o440)
+        checked = _run(VISUDO, "-c", "-f", str(staged))
+        if checked.returncode != 0:
+            raise RuntimeError(f"visudo refused the test drop-in: {checked.stdout}{checked.stderr}")
+        staged.rename(dropin)
+        yield SudoAccount(name, password, home)
+    finally:
+        for path in (staged, dropin, SUDO_TS / name):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        _remove_account(name)
+
+
+def _remove_account(name: str, timeout: float = 15.0) -> None:
+    """userdel, retried while the account's last SSH session is still closing; then forced."""
+    assert USERDEL
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _run(USERDEL, name).returncode in (0, 6):  # 6: no such user
+            return
+        time.sleep(0.2)
+    _run(USERDEL, "-f", name)

@@ -472,7 +472,10 @@ def test_remote_commands() -> None:
 
     base = {"address": "10.0.0.5", "port": 22, "user": "audit"}
     assert sudo_command(Login(**base)) == "/bin/sh -s"  # type: ignore[arg-type]
-    assert sudo_command(Login(**base, sudo=True)) == "sudo -n -- /bin/sh -s"  # type: ignore[arg-type]
+    nopw = sudo_command(Login(**base, sudo=True))  # type: ignore[arg-type]
+    assert "sudo -n -- /bin/sh -s" in nopw and "sudo -S" not in nopw and "read" not in nopw
+    # without root the gatherer still runs, after a line saying why
+    assert "exec /bin/sh -s" in nopw and "assay-sudo:" in nopw
     root = {**base, "user": "root"}
     assert sudo_command(Login(**root, sudo=True, sudo_password="x")) == "/bin/sh -s"  # type: ignore[arg-type]
 

@@ -6,12 +6,12 @@ import asyncio
 import time
 
 from scanner.credentials import CredentialError, resolve
-from scanner.gather.facts import HostConfigFacts, HostKeyInfo
+from scanner.gather.facts import HostConfigFacts, HostKeyInfo, SectionState
 from scanner.gather.local import assemble
 from scanner.gather.script import GatherOptions, build_script
 from scanner.inventory import CredentialRef, JumpHost, SshAccess
 from scanner.remote.hostkeys import default_store
-from scanner.remote.session import Login, SshError, run_script
+from scanner.remote.session import Login, SshError, run_script, sudo_refusal
 
 
 def _secret(ref: CredentialRef | None, what: str) -> str | None:
@@ -77,6 +77,9 @@ async def gather_ssh(
         sudo=login.sudo and login.user != "root",
         seconds=round(time.monotonic() - start, 3),
     )
+    refused = sudo_refusal(raw.stderr) if facts.sudo else ""
+    if refused:
+        mark_unprivileged(facts, f"{refused} for {login.where}")
     facts.host_key = HostKeyInfo(
         type=verdict.key_type,
         sha256=verdict.sha256,
@@ -84,3 +87,17 @@ async def gather_ssh(
         store=verdict.store,
     )
     return facts
+
+
+def mark_unprivileged(facts: HostConfigFacts, why: str) -> None:
+    """sudo was asked for and not obtained: the facts are the login's own, so they are partial,
+    the first error names sudo, and every source refused for lack of rights says why."""
+    facts.sudo = False
+    facts.complete = False
+    facts.errors.insert(
+        0, f"sudo: {why}; the facts were gathered without root, root-only sources are missing"
+    )
+    for name, info in facts.sections.items():
+        if info.state is SectionState.DENIED:
+            note = f"{info.note or 'permission denied'}; sudo: {why}"
+            facts.sections[name] = info.model_copy(update={"note": note})

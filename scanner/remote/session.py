@@ -129,23 +129,67 @@ def _connect(
     return client, verdict
 
 
+# A line the remote shell writes to stderr when it cannot become root; the gatherer then
+# runs with the login's own rights, and the facts say why root-only sources are missing.
+SUDO_MARK = "assay-sudo:"
+
+# sudo must work without a password (NOPASSWD) or the password is checked once with -S -v;
+# the gatherer then runs as a child of this shell with `sudo -n`, so sudo's cached credential
+# (kept per parent process when there is no terminal) applies, and `sudo -k` drops the cache
+# afterwards so the audit leaves no usable credential behind on the host.
+_SUDO_WITH_PASSWORD = (
+    "IFS= read -r p\n"
+    "if ! command -v sudo >/dev/null 2>&1; then p=; echo '{mark} sudo is not installed' >&2\n"
+    "elif sudo -n true 2>/dev/null; then p=; sudo -n -- /bin/sh -s; exit $?\n"
+    "elif printf '%s\\n' \"$p\" | sudo -S -p '' -v >/dev/null 2>&1; then p=\n"
+    "  if sudo -n true 2>/dev/null; then sudo -n -- /bin/sh -s; rc=$?; sudo -k; exit $rc; fi\n"
+    "  sudo -k; echo '{mark} sudo accepted the password but keeps no cached credential "
+    "(timestamp_timeout 0?)' >&2\n"
+    "else p=; echo '{mark} sudo refused the password' >&2\n"
+    "fi\n"
+    "exec /bin/sh -s\n"
+)
+_SUDO_WITHOUT_PASSWORD = (
+    "if ! command -v sudo >/dev/null 2>&1; then echo '{mark} sudo is not installed' >&2\n"
+    "elif sudo -n true 2>/dev/null; then sudo -n -- /bin/sh -s; exit $?\n"
+    "else echo '{mark} sudo asks for a password and no sudo_password is given' >&2\n"
+    "fi\n"
+    "exec /bin/sh -s\n"
+)
+
+
 def sudo_command(login: Login) -> str:
     """The remote command: the script on stdin, through sudo when asked.
 
-    With a sudo password, a small shell reads the password line, validates it with
-    `sudo -S -v` (so a wrong password is refused once instead of being retried on the script's
-    lines) and then runs the gatherer with `sudo -n` as its child. The password travels on the
-    channel only, never on a command line.
+    With a sudo password, a small shell reads the password line first (the `read` builtin
+    takes one line, the script stays on stdin) and hands it to `sudo -S` on a pipe from the
+    `printf` builtin: the password travels on the channel only, never on a command line or in
+    the process list, and never reaches a shell that could execute it. When sudo cannot be
+    used (refused password, not installed, no cached credential) the gatherer still runs
+    with the login's rights after a `SUDO_MARK` line on stderr, so the unprivileged facts
+    are kept and marked partial.
     """
     if not login.sudo or login.user == "root":
         return "/bin/sh -s"
-    if login.sudo_password is None:
-        return "sudo -n -- /bin/sh -s"
-    inner = (
-        'IFS= read -r p; printf "%s\\n" "$p" | sudo -S -p "" -v 2>/dev/null || '
-        '{ echo "sudo refused the password" >&2; exit 126; }; p=; sudo -n -- /bin/sh -s'
-    )
-    return "/bin/sh -c " + shlex.quote(inner)
+    template = _SUDO_WITHOUT_PASSWORD if login.sudo_password is None else _SUDO_WITH_PASSWORD
+    return "/bin/sh -c " + shlex.quote(template.format(mark=SUDO_MARK))
+
+
+def sudo_refusal(stderr: bytes) -> str:
+    """Why the gatherer ran without root, from the shell's `SUDO_MARK` line ("" if it did)."""
+    for line in stderr.decode("utf-8", "replace").splitlines():
+        if line.startswith(SUDO_MARK):
+            return line.removeprefix(SUDO_MARK).strip()[:200]
+    return ""
+
+
+def _wait(deadline: float, connect_timeout: float, login: Login) -> float:
+    """A login step's wait: the connect timeout, or less when the host's budget ends sooner
+    (the budget bounds the whole session, logins included)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise SshError(f"{login.where}: the time budget was spent before the login finished")
+    return min(connect_timeout, left)
 
 
 def run_script(
@@ -156,7 +200,7 @@ def run_script(
     jump_client: paramiko.SSHClient | None = None
     sock: paramiko.Channel | None = None
     if login.jump is not None:
-        jump_client, _ = _connect(login.jump, connect_timeout, None)
+        jump_client, _ = _connect(login.jump, _wait(deadline, connect_timeout, login.jump), None)
         jt = jump_client.get_transport()
         assert jt is not None
         try:
@@ -164,28 +208,33 @@ def run_script(
                 "direct-tcpip",
                 (login.address, login.port),
                 ("127.0.0.1", 0),
-                timeout=connect_timeout,
+                timeout=_wait(deadline, connect_timeout, login),
             )
+        except SshError:
+            jump_client.close()
+            raise
         except (paramiko.SSHException, OSError) as exc:
             jump_client.close()
             raise SshError(
                 f"{login.where}: the jump host {login.jump.where} cannot reach it: {exc}"
             ) from None
     try:
-        client, verdict = _connect(login, connect_timeout, sock)
+        client, verdict = _connect(login, _wait(deadline, connect_timeout, login), sock)
     except BaseException:
         if jump_client:
             jump_client.close()
         raise
     try:
-        return _exec(client, login, script, deadline), verdict
+        return _exec(client, login, script, deadline, budget), verdict
     finally:
         client.close()
         if jump_client:
             jump_client.close()
 
 
-def _exec(client: paramiko.SSHClient, login: Login, script: bytes, deadline: float) -> RawRun:
+def _exec(
+    client: paramiko.SSHClient, login: Login, script: bytes, deadline: float, budget: float
+) -> RawRun:
     transport = client.get_transport()
     assert transport is not None
     try:
@@ -205,7 +254,10 @@ def _exec(client: paramiko.SSHClient, login: Login, script: bytes, deadline: flo
     chan.settimeout(0.2)
     while True:
         if time.monotonic() > deadline:
-            problem = "time budget spent; the gathering was stopped and partial facts kept"
+            problem = (
+                f"time budget of {budget:g}s spent; the gathering was stopped and partial "
+                "facts kept"
+            )
             break
         got = False
         with contextlib.suppress(TimeoutError, socket.timeout):
