@@ -307,3 +307,28 @@ def _remove_account(name: str, timeout: float = 15.0) -> None:
             return
         time.sleep(0.2)
     _run(USERDEL, "-f", name)
+
+
+# -- a fact source that never answers, for the time budget ------------------------------------
+
+
+@contextlib.contextmanager
+def stuck_root(base: Path) -> Iterator[Path]:
+    """A test root whose `etc/os-release` is a named pipe nobody writes: the gatherer's
+    `os_release` section blocks there (like a file on a hung network mount) until the time
+    budget stops it, after `meta` has come. Deterministic, no sleeps. On exit any reader still
+    blocked (a remote shell outlives a closed SSH channel) is released with an EOF."""
+    root = base / "stuck-root"
+    (root / "etc").mkdir(parents=True)
+    fifo = root / "etc" / "os-release"
+    os.mkfifo(fifo, 0o644)
+    try:
+        yield root
+    finally:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:  # succeeds only while a reader waits on the pipe; closing gives it EOF
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                break  # ENXIO: no reader left
+            time.sleep(0.05)

@@ -22,6 +22,7 @@ from scanner.gather.sections import parse_output
 from scanner.model import Status, Target, TargetKind
 from scanner.plugins import FactsView, load_registry
 from tests.helpers import evaluate
+from tests.servers_sshd import stuck_root
 
 N = "abc123"
 
@@ -148,13 +149,20 @@ def test_local_gathering_of_this_machine_is_complete() -> None:
             assert "command not found" in facts.section(section).note
 
 
-def test_the_time_budget_stops_the_gathering_and_keeps_what_came() -> None:
-    opts = GatherOptions(extra_env={"ASSAY_CMD_TIMEOUT": "20"})
-    raw, nonce = asyncio.run(run_local(opts, budget=0.3))
+def test_the_time_budget_stops_the_gathering_and_keeps_what_came(tmp_path: Path) -> None:
+    """Event-driven: `os_release` reads a pipe nobody writes, so the gathering can only end by
+    the budget, however loaded the machine; the budget is generous so `meta`, printed before,
+    has been read by then."""
+    with stuck_root(tmp_path) as root:
+        opts = GatherOptions(root=str(root), sections=("meta", "os_release", "passwd"))
+        raw, nonce = asyncio.run(run_local(opts, budget=3))
+    assert f"@@assay-{nonce} BEGIN os_release".encode() in raw.stdout  # it was stuck there
     facts = assemble(raw, nonce, opts, address="local", via="local")
     assert not facts.complete
-    assert "time budget of 0.3s spent" in facts.errors[0]
-    assert any(s.state is SectionState.NOT_GATHERED for s in facts.sections.values())
+    assert "time budget of 3s spent" in facts.errors[0], facts.errors
+    assert facts.meta["uid"] and facts.section("meta").state is SectionState.OK
+    assert facts.section("os_release").state is SectionState.TRUNCATED
+    assert facts.section("passwd").state is SectionState.NOT_GATHERED
 
 
 def test_a_script_that_never_starts_is_reported() -> None:

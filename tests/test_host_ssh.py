@@ -30,11 +30,11 @@ from scanner.model import Status, Target, TargetKind
 from scanner.plugins import CollectContext, FactsView, load_registry
 from scanner.remote import ChangedHostKey, SshError, UnknownHostKey, gather_ssh, login_for
 from scanner.remote.access import HostAccess, bind
-from scanner.remote.session import Login
+from scanner.remote.session import Login, run_script
 from scanner.runner import Runner, reevaluate
 from scanner.store import Store
 from tests.helpers import evaluate, free_port, guard_for, pick_loopback
-from tests.servers_sshd import HAVE_SSHD, IS_ROOT, SshdPair, make_key, sshd_pair
+from tests.servers_sshd import HAVE_SSHD, IS_ROOT, SshdPair, make_key, sshd_pair, stuck_root
 
 pytestmark = [
     pytest.mark.real,
@@ -220,6 +220,26 @@ def test_sshd_checks_fail_on_the_weak_server_and_pass_on_the_hardened(
         ):
             (r,) = evaluate(reg.checks[cid], view)
             assert r.status is want, (which, cid, r.message)
+
+
+def test_the_time_budget_bounds_the_session_and_keeps_what_came(
+    pair: SshdPair, tmp_path: Path
+) -> None:
+    """Over SSH as locally: a source that never answers (a pipe nobody writes) ends the
+    gathering at the host's budget, with the sections before it kept."""
+    kh = tmp_path / "kh"
+    kh.write_text(pub_line(pair, "hardened"))
+    with stuck_root(tmp_path) as root:
+        opts = GatherOptions(root=str(root), sections=("meta", "os_release", "passwd"))
+        facts = asyncio.run(gather_ssh(login(pair, kh), opts, connect_timeout=10, budget=5))
+    assert not facts.complete
+    assert "time budget of 5s spent" in facts.errors[0], facts.errors
+    assert facts.meta["uid"] == "0"
+    assert facts.section("os_release").state is SectionState.TRUNCATED
+    assert facts.section("passwd").state is SectionState.NOT_GATHERED
+    # a budget already spent before the login is a clear error, not a hang
+    with pytest.raises(SshError, match="time budget was spent before the login"):
+        run_script(login(pair, kh), b"", connect_timeout=10, budget=-1)
 
 
 def test_through_a_jump_host(pair: SshdPair, tmp_path: Path) -> None:
