@@ -282,7 +282,7 @@ def sudo_account(home: Path) -> Iterator[SudoAccount]:
             raise RuntimeError(f"chpasswd for {name} failed: {pw.stderr.strip()}")
         SUDOERS_D.mkdir(mode=0o750, exist_ok=True)
         staged.write_text(
-            f"Defaults:{name} !mail_badpass, passwd_tries=1\n{name} ALL=(root) ALL\n",
+            f"Defaults:{name} !mail_badpass\n{name} ALL=(root) ALL\n",
             encoding="ascii",
         )
         staged.chmod(0o440)

@@ -30,7 +30,7 @@ from scanner.model import Status, Target, TargetKind
 from scanner.plugins import CollectContext, FactsView, load_registry
 from scanner.remote import ChangedHostKey, SshError, UnknownHostKey, gather_ssh, login_for
 from scanner.remote.access import HostAccess, bind
-from scanner.remote.session import Login, run_script
+from scanner.remote.session import Login, run_script, sudo_refusal
 from scanner.runner import Runner, reevaluate
 from scanner.store import Store
 from tests.helpers import evaluate, free_port, guard_for, pick_loopback
@@ -498,6 +498,17 @@ def test_remote_commands() -> None:
     assert "exec /bin/sh -s" in nopw and "assay-sudo:" in nopw
     root = {**base, "user": "root"}
     assert sudo_command(Login(**root, sudo=True, sudo_password="x")) == "/bin/sh -s"  # type: ignore[arg-type]
+
+
+def test_what_sudo_said_is_read_from_the_shells_stderr() -> None:
+    said = b"Could not chdir to home\nassay-sudo-said: sudo: 1 incorrect password attempt\n"
+    assert sudo_refusal(said + b"assay-sudo: refused the password\n") == (
+        "refused the password (sudo: 1 incorrect password attempt)"
+    )
+    # sudo took the password without a word, yet `sudo -n` had no cached credential
+    assert "keeps no cached credential" in sudo_refusal(b"assay-sudo: refused the password\n")
+    assert sudo_refusal(b"assay-sudo: is not installed\n") == "is not installed"
+    assert sudo_refusal(b"some noise\n\xff\xfe") == ""  # became root: nothing to say
 
 
 def test_a_login_never_shows_its_secrets() -> None:

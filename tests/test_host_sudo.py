@@ -141,10 +141,11 @@ def test_a_wrong_sudo_password_is_an_error_naming_sudo_and_keeps_the_unprivilege
     monkeypatch.setenv(PW_ENV, WRONG)
     facts = gather(lab, access(lab))
     assert not facts.complete and not facts.sudo
-    assert facts.errors[0].startswith(
-        f"sudo: sudo refused the password for {lab.account.name}@{lab.server.addr}:"
-    ), facts.errors
-    assert "gathered without root" in facts.errors[0]
+    first = facts.errors[0]
+    assert first.startswith("sudo refused the password (sudo: "), facts.errors
+    assert "incorrect password attempt" in first  # sudo's own words, passed on
+    assert f"for {lab.account.name}@{lab.server.addr}:" in first
+    assert "gathered without root" in first
     # the account's own facts are kept ...
     assert facts.meta["uid"] != "0" and facts.section("passwd").state is SectionState.OK
     assert any(a.name == lab.account.name for a in facts.accounts)

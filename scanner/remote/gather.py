@@ -79,7 +79,7 @@ async def gather_ssh(
     )
     refused = sudo_refusal(raw.stderr) if facts.sudo else ""
     if refused:
-        mark_unprivileged(facts, f"{refused} for {login.where}")
+        mark_unprivileged(facts, f"sudo {refused} for {login.where}")
     facts.host_key = HostKeyInfo(
         type=verdict.key_type,
         sha256=verdict.sha256,
@@ -95,9 +95,9 @@ def mark_unprivileged(facts: HostConfigFacts, why: str) -> None:
     facts.sudo = False
     facts.complete = False
     facts.errors.insert(
-        0, f"sudo: {why}; the facts were gathered without root, root-only sources are missing"
+        0, f"{why}; the facts were gathered without root, root-only sources are missing"
     )
     for name, info in facts.sections.items():
         if info.state is SectionState.DENIED:
-            note = f"{info.note or 'permission denied'}; sudo: {why}"
+            note = f"{info.note or 'permission denied'}; {why}"
             facts.sections[name] = info.model_copy(update={"note": note})

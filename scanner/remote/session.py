@@ -129,30 +129,35 @@ def _connect(
     return client, verdict
 
 
-# A line the remote shell writes to stderr when it cannot become root; the gatherer then
-# runs with the login's own rights, and the facts say why root-only sources are missing.
+# Lines the remote shell writes to stderr when it cannot become root (the gatherer then runs
+# with the login's own rights, and the facts say why root-only sources are missing), and the
+# lines in which it passes on what sudo itself said about the password.
 SUDO_MARK = "assay-sudo:"
+SUDO_SAID = "assay-sudo-said:"
+_REFUSED = "refused the password"
 
-# sudo must work without a password (NOPASSWD) or the password is checked once with -S -v;
-# the gatherer then runs as a child of this shell with `sudo -n`, so sudo's cached credential
-# (kept per parent process when there is no terminal) applies, and `sudo -k` drops the cache
-# afterwards so the audit leaves no usable credential behind on the host.
+# sudo must work without a password (NOPASSWD), or the password is checked once with -S -v;
+# the gatherer then runs with `sudo -n` on the cached credential, which sudo keeps per parent
+# process when there is no terminal. So every sudo here is a direct child of this one shell:
+# no command substitution or subshell around them (a test with the real sudo holds this).
+# `sudo -k` drops the cache afterwards: the audit leaves no usable credential on the host.
 _SUDO_WITH_PASSWORD = (
     "IFS= read -r p\n"
-    "if ! command -v sudo >/dev/null 2>&1; then p=; echo '{mark} sudo is not installed' >&2\n"
+    "if ! command -v sudo >/dev/null 2>&1; then p=; echo '{mark} is not installed' >&2\n"
     "elif sudo -n true 2>/dev/null; then p=; sudo -n -- /bin/sh -s; exit $?\n"
-    "elif printf '%s\\n' \"$p\" | sudo -S -p '' -v >/dev/null 2>&1; then p=\n"
+    "else\n"
+    "  printf '%s\\n' \"$p\" | sudo -S -p '' -v 2>&1 >/dev/null | sed 's/^/{said} /' >&2\n"
+    "  p=\n"
     "  if sudo -n true 2>/dev/null; then sudo -n -- /bin/sh -s; rc=$?; sudo -k; exit $rc; fi\n"
-    "  sudo -k; echo '{mark} sudo accepted the password but keeps no cached credential "
-    "(timestamp_timeout 0?)' >&2\n"
-    "else p=; echo '{mark} sudo refused the password' >&2\n"
+    "  sudo -k; echo '{mark} " + _REFUSED + "' >&2\n"
     "fi\n"
     "exec /bin/sh -s\n"
 )
 _SUDO_WITHOUT_PASSWORD = (
-    "if ! command -v sudo >/dev/null 2>&1; then echo '{mark} sudo is not installed' >&2\n"
+    "if ! command -v sudo >/dev/null 2>&1; then echo '{mark} is not installed' >&2\n"
     "elif sudo -n true 2>/dev/null; then sudo -n -- /bin/sh -s; exit $?\n"
-    "else echo '{mark} sudo asks for a password and no sudo_password is given' >&2\n"
+    "else sudo -n true 2>&1 | sed 's/^/{said} /' >&2\n"
+    "  echo '{mark} asks for a password and no sudo_password is given' >&2\n"
     "fi\n"
     "exec /bin/sh -s\n"
 )
@@ -172,15 +177,25 @@ def sudo_command(login: Login) -> str:
     if not login.sudo or login.user == "root":
         return "/bin/sh -s"
     template = _SUDO_WITHOUT_PASSWORD if login.sudo_password is None else _SUDO_WITH_PASSWORD
-    return "/bin/sh -c " + shlex.quote(template.format(mark=SUDO_MARK))
+    return "/bin/sh -c " + shlex.quote(template.format(mark=SUDO_MARK, said=SUDO_SAID))
 
 
 def sudo_refusal(stderr: bytes) -> str:
-    """Why the gatherer ran without root, from the shell's `SUDO_MARK` line ("" if it did)."""
+    """What sudo did instead of making the gatherer root ("" if it did), e.g. "refused the
+    password (sudo: 1 incorrect password attempt)". A password sudo took without complaint
+    that still left no cached credential means the host keeps none (timestamp_timeout 0)."""
+    mark = ""
+    said: list[str] = []
     for line in stderr.decode("utf-8", "replace").splitlines():
         if line.startswith(SUDO_MARK):
-            return line.removeprefix(SUDO_MARK).strip()[:200]
-    return ""
+            mark = line.removeprefix(SUDO_MARK).strip()
+        elif line.startswith(SUDO_SAID) and line.removeprefix(SUDO_SAID).strip():
+            said.append(line.removeprefix(SUDO_SAID).strip())
+    if not mark:
+        return ""
+    if mark == _REFUSED and not said:
+        return "accepted the password but keeps no cached credential (timestamp_timeout 0?)"
+    return (f"{mark} ({said[-1]})" if said else mark)[:300]
 
 
 def _wait(deadline: float, connect_timeout: float, login: Login) -> float:
