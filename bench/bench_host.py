@@ -7,9 +7,11 @@ user would run it on the host (`lynis audit system --quick`). Both audit this ma
 medians, the number of checks each tool ran and the ratio are printed and written to
 bench/results/host.json.
 
-    python bench/bench_host.py [--rounds 5] [--lynis-rounds 1]
+    python bench/bench_host.py [--rounds 5] [--lynis-rounds 1] [--sudo]
 
-Needs root, sshd and lynis (`apt-get install -y lynis openssh-server`).
+Needs root, sshd and lynis (`apt-get install -y lynis openssh-server`). `--sudo` also measures
+the login as an ordinary account that becomes root through sudo with its password (a
+throwaway `assay-test-*` account and sudoers drop-in, removed afterwards; needs `sudo`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ from scanner.model import Result, Target, TargetKind  # noqa: E402
 from scanner.plugins import FactsView, load_registry  # noqa: E402
 from scanner.remote import gather_ssh  # noqa: E402
 from scanner.remote.session import Login  # noqa: E402
-from tests.servers_sshd import HARDENED_OPTIONS, Sshd, make_key  # noqa: E402
+from tests.servers_sshd import (  # noqa: E402
+    HARDENED_OPTIONS,
+    Sshd,
+    make_key,
+    sudo_account,
+    sudo_account_unavailable,
+)
 
 
 def evaluate_all(registry: dict, facts: object, address: str) -> Counter[str]:  # type: ignore[type-arg]
@@ -102,21 +110,39 @@ def main() -> None:
     ap.add_argument(
         "--lynis-rounds", type=int, default=1, help="Lynis rounds (about a minute each)"
     )
+    ap.add_argument("--sudo", action="store_true", help="also log in as an account that uses sudo")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: both tools read /etc/shadow and sshd -T")
+    if args.sudo and sudo_account_unavailable():
+        sys.exit(f"--sudo: {sudo_account_unavailable()}")
 
     t0 = time.perf_counter()
     reg = load_registry()
     host_checks = {k: v for k, v in reg.checks.items() if k.startswith("host.")}
     load_s = time.perf_counter() - t0
 
+    sudo_runs: list[tuple[float, float, Counter[str], bool]] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        work.chmod(0o755)  # sshd reads authorized_keys as the sudo account
         key = make_key(work / "hostkey", "ed25519")
         client = make_key(work / "client", "ed25519")
         server = Sshd(work / "sshd", HARDENED_OPTIONS, host_keys=(key,), authorized_keys=(client,))
         with server:
+            if args.sudo:
+                with sudo_account(work) as account:
+                    via_sudo = Login(
+                        address=server.addr,
+                        port=server.port,
+                        user=account.name,
+                        key_text=client.read_text(),
+                        sudo=True,
+                        sudo_password=account.password,
+                        store=str(work / "known_hosts"),
+                        trust_on_first_use=True,
+                    )
+                    sudo_runs = [assay_round(host_checks, via_sudo) for _ in range(args.rounds)]
             login = Login(
                 address=server.addr,
                 port=server.port,
@@ -157,6 +183,11 @@ def main() -> None:
         "speedup_lynis_over_assay_ssh": round(lynis_wall / ssh_wall, 1),
         "rounds": {"assay": args.rounds, "lynis": args.lynis_rounds},
     }
+    if sudo_runs:
+        sudo_wall = statistics.median(r[0] for r in sudo_runs)
+        summary["assay_ssh_sudo_wall_s"] = round(sudo_wall, 3)
+        summary["assay_ssh_sudo_overhead_s"] = round(sudo_wall - ssh_wall, 3)
+        summary["assay_ssh_sudo_complete"] = all(r[3] for r in sudo_runs)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "host.json").write_text(json.dumps(summary, indent=2) + "\n")
