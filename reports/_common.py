@@ -1,8 +1,11 @@
 """View helpers shared by the renderers, so HTML and Markdown show the same things in the same
 order: masking, grouping by unit and host, ordering by severity, labels and number formats.
 
-Everything here is a pure function of the `Assessment`; no clock, no locale, no set ordering,
-so the same document always renders to the same bytes (the golden-file tests rely on it).
+Everything here is a pure function of the `Assessment` and the report language chosen with
+`reports.i18n.use_language` (English unless a caller chose another); no clock, no system locale,
+no set ordering, so the same document always renders to the same bytes (the golden-file tests
+rely on it). Labels are English message ids marked with `N_` and translated where they are
+shown, so the tables stay plain data.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reports.assessment import Assessment, Counts, OutcomeDoc, TargetDoc, TargetSummary, UnitDoc
+from reports.i18n import N_, gettext, translate_outcome
 from scanner.masking import mask_evidence, mask_text
 from scanner.model import Severity, Status, TargetKind
 
@@ -28,20 +32,51 @@ STATUS_ORDER = (
     Status.NOT_APPLICABLE,
 )
 STATUS_LABEL = {
-    Status.PASS: "pass",
-    Status.FAIL: "fail",
-    Status.ERROR: "error",
-    Status.NOT_ASSESSED: "not assessed",
-    Status.NOT_APPLICABLE: "not applicable",
+    Status.PASS: N_("pass"),
+    Status.FAIL: N_("fail"),
+    Status.ERROR: N_("error"),
+    Status.NOT_ASSESSED: N_("not assessed"),
+    Status.NOT_APPLICABLE: N_("not applicable"),
+}
+# what the report shows for the enum values of the document (severities, scan and target states,
+# target kinds, control statuses, obligations, verification levels, waiver states)
+VALUE_LABEL = {
+    **{s.value: label for s, label in STATUS_LABEL.items()},
+    "critical": N_("critical"),
+    "high": N_("high"),
+    "medium": N_("medium"),
+    "low": N_("low"),
+    "info": N_("info"),
+    "running": N_("running"),
+    "complete": N_("complete"),
+    "interrupted": N_("interrupted"),
+    "done": N_("done"),
+    "pending": N_("pending"),
+    "host": N_("host"),
+    "service": N_("service"),
+    "web": N_("web"),
+    "ssh": N_("ssh"),
+    "store": N_("store"),
+    "document": N_("document"),
+    "waived": N_("waived"),
+    "mandatory": N_("mandatory"),
+    "recommended": N_("recommended"),
+    "verified": N_("verified"),
+    "secondary": N_("secondary"),
+    "unverified": N_("unverified"),
+    "active": N_("active"),
+    "expired": N_("expired"),
+    "unmatched": N_("unmatched"),
+    "refused": N_("refused"),
 }
 PROBLEM_STATUSES = (Status.ERROR, Status.NOT_ASSESSED)
-FALLBACK_NOTICE = (
+FALLBACK_NOTICE = N_(
     "nmap was not available: services were found with a TCP connect scan, without version detection"
 )
 _METHOD = {
-    "probed": "identified by nmap version detection",
-    "banner": "identified from its banner",
-    "table": "guessed from the port number",
+    "probed": N_("identified by nmap version detection"),
+    "banner": N_("identified from its banner"),
+    "table": N_("guessed from the port number"),
 }
 _KIND_ORDER = {
     TargetKind.HOST: 0,
@@ -94,13 +129,13 @@ def _texts(items: list[str]) -> list[str]:
 # -- formats ---------------------------------------------------------------------------------
 def pct(value: float | None) -> str:
     """0.4286 -> '42.9%'; None (nothing assessed) -> 'n/a'."""
-    return "n/a" if value is None else f"{value * 100:.1f}%"
+    return gettext("n/a") if value is None else f"{value * 100:.1f}%"
 
 
 def iso_utc(value: datetime | None) -> str:
     """UTC ISO 8601 with a Z suffix; a naive time is taken as UTC (how the store keeps it)."""
     if value is None:
-        return "not finished"
+        return gettext("not finished")
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -108,12 +143,14 @@ def iso_utc(value: datetime | None) -> str:
 
 def duration(start: datetime, end: datetime | None) -> str:
     if end is None:
-        return "n/a"
+        return gettext("n/a")
     if (start.tzinfo is None) != (end.tzinfo is None):
         start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
     seconds = max(0, round((end - start).total_seconds()))
     minutes, s = divmod(seconds, 60)
-    return f"{minutes} min {s} s" if minutes else f"{s} s"
+    if minutes:
+        return gettext("{minutes} min {seconds} s").format(minutes=minutes, seconds=s)
+    return gettext("{seconds} s").format(seconds=s)
 
 
 def evidence_json(o: OutcomeDoc) -> str:
@@ -134,11 +171,13 @@ def service_text(t: TargetDoc | None) -> str:
     if s is None:
         return ""
     product = " ".join(p for p in (s.product, s.version, s.extrainfo) if p)
-    parts = [s.name or "unidentified", product]
+    parts = [s.name or gettext("unidentified"), product]
     if s.tunnel:
-        parts.append(f"over {s.tunnel}")
-    if s.method:
-        parts.append(_METHOD.get(s.method, f"identified by {s.method}"))
+        parts.append(gettext("over {tunnel}").format(tunnel=s.tunnel))
+    if s.method in _METHOD:
+        parts.append(gettext(_METHOD[s.method]))
+    elif s.method:
+        parts.append(gettext("identified by {method}").format(method=s.method))
     if s.note:
         parts.append(s.note)
     return "; ".join(p for p in parts if p)
@@ -213,7 +252,7 @@ class UnitView:
 
 def count_views(c: Counts) -> list[CountView]:
     raw = c.model_dump(by_alias=True)
-    return [CountView(s, STATUS_LABEL[s], raw[s.value]) for s in STATUS_ORDER]
+    return [CountView(s, gettext(STATUS_LABEL[s]), raw[s.value]) for s in STATUS_ORDER]
 
 
 def formulas(c: Counts) -> tuple[str, str]:
@@ -310,15 +349,27 @@ def unit_view(u: UnitDoc, doc: Assessment) -> UnitView:
     )
 
 
+def label(value: object) -> str:
+    """An enum value of the document as the report shows it, in the active language; a value
+    without a label (a newer document, a plugin's own) is shown as it is."""
+    raw = str(getattr(value, "value", value))
+    return gettext(VALUE_LABEL[raw]) if raw in VALUE_LABEL else raw
+
+
 def context(doc: Assessment) -> dict[str, Any]:
-    """Everything a template needs. The document is masked here, once, for every format."""
+    """Everything a template needs. The document is masked here, once, for every format, and its
+    check titles and remediation texts are put into the active language."""
     from reports.diff import score_delta
-    from reports.i18n import gettext
+    from reports.i18n import language
     from reports.plan import build_plan
 
     doc = masked(doc)
+    if language() != "en":
+        doc = doc.model_copy(update={"outcomes": [translate_outcome(o) for o in doc.outcomes]})
     return {
         "_": gettext,
+        "lang": language(),
+        "label": label,
         "plan": build_plan(doc),
         "pct": pct,
         "iso_utc": iso_utc,
@@ -328,8 +379,8 @@ def context(doc: Assessment) -> dict[str, Any]:
         "started": iso_utc(doc.started_at),
         "finished": iso_utc(doc.finished_at),
         "duration": duration(doc.started_at, doc.finished_at),
-        "fallback_notice": FALLBACK_NOTICE,
-        "status_label": STATUS_LABEL,
+        "fallback_notice": gettext(FALLBACK_NOTICE),
+        "status_label": {s: gettext(text) for s, text in STATUS_LABEL.items()},
         "evidence_json": evidence_json,
         "references": references,
     }

@@ -12,12 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from reports._common import CountView, context
 from reports.assessment import Assessment
+from reports.i18n import gettext
 from scanner.model import Status
 from scanner.plugins import Reporter
 
@@ -63,7 +65,14 @@ def bar_segments(counts: list[CountView]) -> list[Segment]:
 
 
 def bar_label(counts: list[CountView]) -> str:
-    return "outcomes by status: " + ", ".join(f"{c.label} {c.n}" for c in counts)
+    return gettext("outcomes by status") + ": " + ", ".join(f"{c.label} {c.n}" for c in counts)
+
+
+def fill(text: str, **values: Any) -> Markup:
+    """A translated sentence with its `{name}` placeholders filled in: the sentence and every
+    value are escaped, except values that are already markup (a `<code>` built by a macro), so a
+    catalogue never carries HTML and a value never becomes HTML."""
+    return Markup.escape(text).format(**values)
 
 
 _env = Environment(
@@ -74,6 +83,7 @@ _env = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+_env.filters["fill"] = fill
 
 
 class HtmlReporter(Reporter):

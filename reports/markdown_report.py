@@ -37,6 +37,20 @@ def inline(value: Any) -> Any:
     return text
 
 
+def fill(text: str, **values: Any) -> Block:
+    """A translated sentence with its `{name}` placeholders filled in; the sentence and every
+    value are escaped like any other text, except values that are already formatted (`code`)."""
+    return Block(inline(text).format(**{k: inline(v) for k, v in values.items()}))
+
+
+def code(text: str) -> Block:
+    """Inline code whose backtick run is longer than any inside the text."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return Block(f"{ticks}{pad}{text}{pad}{ticks}")
+
+
 def fence(text: str, lang: str = "") -> Block:
     """A fenced code block whose fence is longer than any backtick run inside the text."""
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
@@ -55,6 +69,7 @@ _env = Environment(
     keep_trailing_newline=True,
 )
 _env.filters["formatted"] = Block  # a macro's output: its values were escaped inside it
+_env.filters["fill"] = fill
 
 
 class MarkdownReporter(Reporter):
@@ -62,7 +77,8 @@ class MarkdownReporter(Reporter):
     extension = "md"
 
     def render(self, assessment: Assessment) -> str:
-        text = _env.get_template("report.md.j2").render(**context(assessment), fence=fence)
+        template = _env.get_template("report.md.j2")
+        text = template.render(**context(assessment), fence=fence, code=code)
         return squeeze_blank_lines(text)
 
 

@@ -212,11 +212,11 @@ def _markdown_env() -> Environment:
 
 
 def plan_context(doc: Assessment) -> dict[str, Any]:
-    from reports._common import masked
+    from reports._common import label, masked
     from reports.markdown_report import fence
 
     doc = masked(doc)
-    return {"doc": doc, "plan": build_plan(doc), "fence": fence, "_": gettext}
+    return {"doc": doc, "plan": build_plan(doc), "fence": fence, "_": gettext, "label": label}
 
 
 class PlanReporter(Reporter):

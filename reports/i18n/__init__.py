@@ -90,6 +90,12 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:
+    """Mark a string for the catalogues without translating it yet: labels in tables are kept
+    in English and translated with `gettext` where they are shown."""
+    return message
+
+
 def translate_outcome(o: OutcomeDoc) -> OutcomeDoc:
     """An outcome with its check title and remediation text in the active language.
 

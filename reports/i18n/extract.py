@@ -1,8 +1,9 @@
 """Refresh the catalogues: `python -m reports.i18n.extract` adds every translatable string to
 `vi.po` and `de.po` (keeping the translations already there) and writes `assay.pot`.
 
-Translatable strings are the `_("...")` calls of the report templates, the `gettext("...")`
-calls of the report modules, and the title and remediation text of every installed check.
+Translatable strings are the `_("...")` calls of the report templates, the `gettext("...")` and
+`N_("...")` calls of the report modules, the fixed texts every document carries (the score
+formulas, shown in the reports), and the title and remediation text of every installed check.
 """
 
 from __future__ import annotations
@@ -16,16 +17,40 @@ from babel.messages.pofile import read_po, write_po
 from reports.i18n import CATALOGUES, DOMAIN, catalogue_path
 
 REPORTS = Path(__file__).resolve().parent.parent
-_CALL = re.compile(r"""\b(?:_|gettext)\(\s*"((?:[^"\\]|\\.)*)"\s*\)""")
+_CALL = re.compile(r"""\b(?:_|N_|gettext)\(\s*"((?:[^"\\]|\\.)*)"\s*\)""")
+# a call whose argument is split over several adjacent literals: N_(\n "a "\n "b"\n)
+_SPLIT_CALL = re.compile(r"""\b(?:_|N_|gettext)\(\s*((?:"(?:[^"\\]|\\.)*"\s*){2,})\)""")
+_LITERAL = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
 def report_strings() -> list[str]:
     found: dict[str, None] = {}
     files = [*sorted((REPORTS / "templates").glob("*.j2")), *sorted(REPORTS.glob("*.py"))]
     for path in files:
-        for m in _CALL.finditer(path.read_text(encoding="utf-8")):
-            found.setdefault(m.group(1).encode().decode("unicode_escape"))
+        text = path.read_text(encoding="utf-8")
+        calls = [(m.start(), m.group(1)) for m in _CALL.finditer(text)]
+        for m in _SPLIT_CALL.finditer(text):
+            calls.append((m.start(), "".join(_LITERAL.findall(m.group(1)))))
+        for _pos, literal in sorted(calls):
+            found.setdefault(_unescape(literal))
+    for fixed in document_strings():
+        found.setdefault(fixed)
     return list(found)
+
+
+def _unescape(literal: str) -> str:
+    # only the escapes a report string uses; non-ASCII text stays as written
+    return literal.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+
+
+def document_strings() -> list[str]:
+    """Texts the document carries and the reports show through `_()`: the formulas."""
+    from policies.result import FORMULA
+    from reports.assessment import Assessment
+    from reports.plan import Plan
+
+    rate = Assessment.model_fields["pass_rate_formula"].default
+    return [str(rate), FORMULA, Plan.formula]
 
 
 def check_strings() -> list[str]:
