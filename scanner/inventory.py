@@ -14,10 +14,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -211,9 +212,35 @@ class Host(_Strict):
         return _check_ports(v)
 
 
+MAX_WEB_PATHS = 16
+MAX_WEB_PATH_CHARS = 256
+_PATH_CHARS = re.compile(r"^/[\x21-\x7e]*$")  # printable ASCII, no spaces
+
+
+def _web_path(v: str) -> str:
+    """A configured path is fetched on the URL's own site, so it may only name a path (and
+    query): no scheme, no host, nothing a client could read as another site."""
+    if "://" in v.split("?", 1)[0] or not v.startswith("/"):
+        raise ValueError(f"{v!r} is not an absolute path (start with '/'; no scheme or host)")
+    if v.startswith("//") or "\\" in v:
+        raise ValueError(f"{v!r} would name another host ('//' or '\\'); give a path like /login")
+    if len(v) > MAX_WEB_PATH_CHARS:
+        raise ValueError(f"path is longer than {MAX_WEB_PATH_CHARS} characters")
+    if not _PATH_CHARS.match(v) or "#" in v:
+        raise ValueError(
+            f"{v!r} is not a plain path (no spaces, fragments or non-ASCII; percent-encode them)"
+        )
+    return v
+
+
+WebPath = Annotated[str, AfterValidator(_web_path)]
+
+
 class WebUrl(_Strict):
     url: str
     tags: list[str] = Field(default_factory=list)
+    # more pages of the same site to fetch besides the URL itself, e.g. [/login, /portal/]
+    paths: list[WebPath] = Field(default_factory=list, max_length=MAX_WEB_PATHS)
 
     @field_validator("url")
     @classmethod
@@ -223,6 +250,16 @@ class WebUrl(_Strict):
             raise ValueError(f"{v!r} is not an http(s) URL")
         if parts.password:
             raise ValueError("a URL must not embed a password; " + LITERAL_SECRET)
+        return v
+
+    @field_validator("paths")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for p in v:
+            if p in seen:
+                raise ValueError(f"path {p!r} is listed twice")
+            seen.add(p)
         return v
 
 
@@ -261,7 +298,32 @@ class Unit(_Strict):
         return self
 
 
+SafetyClass = Literal["safe", "intrusive", "brute"]
+SAFETY_CLASSES: tuple[SafetyClass, ...] = ("safe", "intrusive", "brute")
+
+
+class ActiveConfig(_Strict):
+    """How the active probes behave once `--active` enables them (the inventory alone never
+    does): which safety classes run, how many passwords are tried per service, how fast, and
+    an optional file of user/password pairs that replaces the built-in short list of each
+    service it names (these are guesses to try, not the unit's secrets)."""
+
+    classes: list[SafetyClass] = Field(default_factory=lambda: list(SAFETY_CLASSES), max_length=3)
+    max_attempts: int = Field(default=3, ge=0, le=10)  # credential tries per service
+    interval: float = Field(default=0.5, ge=0, le=60)  # seconds between two probes of a target
+    # lines of `service user [password]` (service: ssh, ftp, telnet, http); read at scan time
+    credentials: Path | None = None
+
+    @field_validator("classes")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("a safety class is listed twice")
+        return v
+
+
 class Settings(_Strict):
+    active: ActiveConfig = Field(default_factory=ActiveConfig)
     resolve_names: bool = False
     ports: str = "default"
     probe_timeout: float = Field(default=5.0, gt=0, le=120)

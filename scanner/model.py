@@ -78,6 +78,7 @@ class Target(BaseModel):
     protocol: str = "tcp"
     url: str | None = None
     path: str | None = None
+    paths: tuple[str, ...] = ()  # a web target's configured pages besides `url` (inventory)
     names: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     service: ServiceInfo | None = None

@@ -76,6 +76,9 @@ class CollectContext:
     # the unit's declared document stores by id (inventory `Store` models: kind, location,
     # credential reference, networked), for the store collectors
     stores: Mapping[str, Any] = field(default_factory=dict)
+    # the inventory's `settings.active` (an `ActiveConfig`: classes, attempts, interval,
+    # credential file); None: the defaults. Only `active` switches active probes on.
+    active_settings: Any = None
 
 
 class NotApplicable(Exception):

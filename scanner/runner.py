@@ -324,7 +324,13 @@ class Runner:
 
     def _declared_targets(self, unit: Unit) -> list[Target]:
         out = [
-            Target(kind=TargetKind.WEB, unit=unit.id, url=w.url, tags=tuple(w.tags))
+            Target(
+                kind=TargetKind.WEB,
+                unit=unit.id,
+                url=w.url,
+                tags=tuple(w.tags),
+                paths=tuple(w.paths),
+            )
             for w in unit.web
         ]
         out += [
@@ -366,6 +372,7 @@ class Runner:
                 discovery_engine=engine,
                 tls_trust=tuple(self.inventory.settings.tls_trust),
                 stores={s.id: s for s in self.inventory.unit(target.unit).stores},
+                active_settings=self.inventory.settings.active,
             )
             gathered, failures = await self._collect(target, ctx)
         view = FactsView(target, gathered, services=[(v.target, v) for v in related.values()])

@@ -12,12 +12,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from checks.web.methods import Trace
 from scanner.collectors.http import MAX_BODY, HttpProbeError, WebCollector, WebFacts
 from scanner.collectors.web_active import ActiveSettings, ActiveSettingsError
+from scanner.inventory import ActiveConfig
 from scanner.model import Status, Target, TargetKind
 from scanner.plugins import CollectContext, FactsView
 from tests.helpers import evaluate, guard_for, pick_loopback
@@ -203,16 +205,22 @@ def test_hostile_markup_is_bounded(addr: str) -> None:
     assert f.final.body_truncated or f.final.body_bytes <= MAX_BODY
 
 
-def test_bad_active_settings_file_names_the_file(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    bad = tmp_path / "active.json"
-    bad.write_text('{"max_attempts": 500}')
-    monkeypatch.setenv("ASSAY_ACTIVE_SETTINGS", str(bad))
-    with pytest.raises(
-        ActiveSettingsError, match=r"ASSAY_ACTIVE_SETTINGS=.*active\.json.*max_attempts"
-    ):
-        ActiveSettings.load()
-    bad.write_text("{not json")
-    with pytest.raises(ActiveSettingsError, match=r"active\.json"):
-        ActiveSettings.load()
-    bad.write_text('{"classes": ["safe"], "max_attempts": 2}')
-    assert ActiveSettings.load().classes == ["safe"]
+def test_bad_credential_file_names_the_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "creds.txt"
+    bad.write_text("# unit appliances\nssh root S3cret-pass\nhtp admin Adm1n-Secret\n")
+    config = ActiveConfig(credentials=bad)
+    with pytest.raises(ActiveSettingsError, match=r"creds\.txt:3 .*'htp' is not a service") as e:
+        ActiveSettings.from_config(config)
+    assert "Adm1n-Secret" not in str(e.value)  # a line's password is never echoed
+    bad.write_text("ssh\n")
+    with pytest.raises(ActiveSettingsError, match=r"creds\.txt:1 .*no user name"):
+        ActiveSettings.from_config(config)
+    bad.write_bytes(b"ssh root \xff\n")
+    with pytest.raises(ActiveSettingsError, match=r"creds\.txt: not UTF-8"):
+        ActiveSettings.from_config(config)
+    with pytest.raises(ActiveSettingsError, match=r"missing\.txt: file not found"):
+        ActiveSettings.from_config(ActiveConfig(credentials=tmp_path / "missing.txt"))
+    bad.write_text("ssh root two words\nhttp admin\n")
+    got = ActiveSettings.from_config(ActiveConfig(credentials=bad, max_attempts=2))
+    assert got.pairs("ssh") == [("root", "two words")] and got.pairs("http") == [("admin", "")]
+    assert got.pairs("ftp") == ActiveSettings().pairs("ftp")[:2]  # not named: built-in list

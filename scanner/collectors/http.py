@@ -297,6 +297,7 @@ MAX_HEADERS = 64
 SAMPLE_CHARS = 2048  # decoded characters of a body kept in the facts (masked)
 PROBE_BODY = 64 * 1024  # bytes of a probed file read
 DEFAULT_PROBE_BUDGET = 16  # requests spent on sensitive paths per site
+MAX_PAGE_PATHS = 16  # configured paths fetched per site (the inventory allows as many)
 PROBE_CONCURRENCY = 4
 CORS_PROBE_ORIGIN = "https://assay-cors-probe.invalid"
 _TRACE_MARK = "X-Assay-Trace"
@@ -393,6 +394,19 @@ class MethodFacts(BaseModel):
     error: str = ""
 
 
+class PathFetch(BaseModel):
+    """A configured path (inventory `paths`) and where its redirects led."""
+
+    path: str
+    url: str  # the path on the declared URL's site
+    final_url: str
+    status: int | None = None  # of the last response; None when the last URL was not requested
+    redirect_chain: list[str] = Field(default_factory=list)
+    not_followed: str = ""  # why the last redirect target was not requested
+    out_of_scope_redirect: str = ""
+    error: str = ""
+
+
 class WebFacts(Facts):
     start_url: str
     final_url: str
@@ -406,7 +420,8 @@ class WebFacts(Facts):
     # the first redirect goes to a host the inventory binds to the start URL's own address
     # (an IP-literal start URL redirecting to the site's name counts as the same host)
     first_redirect_same_address: bool = False
-    pages: list[WebResponse] = Field(default_factory=list)  # configured paths
+    pages: list[WebResponse] = Field(default_factory=list)  # configured paths, every hop
+    paths: list[PathFetch] = Field(default_factory=list)  # one per configured path
     methods: MethodFacts = Field(default_factory=MethodFacts)
     probes: list[PathProbe] = Field(default_factory=list)
     probe_budget: int = DEFAULT_PROBE_BUDGET
@@ -516,29 +531,84 @@ class WebCollector(Collector):
         ) as client:
             first = await self._get(client, start, address, ctx.probe_timeout, root=True)
             facts = await self._walk(client, start, first, ctx)
-            if facts.final is None or not facts.hops:
-                return facts
-            base = facts.final_url if facts.final is not None else start
-            site_address = ctx.scope.resolve_url_host(base)
+            # configured pages are the user's explicit ask: fetched even when the root walk
+            # stopped early, each from the declared URL's own site, each hop scope-checked
+            for path in self.page_paths(target, start):
+                facts.paths.append(await self._fetch_path(client, facts, start, path, ctx, budget))
             facts.tls_note = (
                 "certificates were not verified by this collector (the tls.* checks judge them)"
-                if any(h.tls for h in facts.hops)
+                if any(r.tls for r in facts.responses())
                 else ""
             )
-            for path in self.paths:
-                if budget.left() <= 0:
-                    facts.probes_skipped.append(f"{path}: the collector's time budget ran out")
-                    continue
-                try:
-                    page = await self._get(
-                        client, urljoin(base, path), site_address, ctx.probe_timeout
-                    )
-                    facts.pages.append(page)
-                except HttpProbeError as exc:
-                    facts.errors.append(str(exc))
+            if facts.final is None or not facts.hops:
+                return facts
+            base = facts.final_url
+            site_address = ctx.scope.resolve_url_host(base)
             facts.methods = await self._methods(client, base, site_address, ctx.probe_timeout)
             await self._probe_paths(client, facts, base, site_address, ctx.probe_timeout, budget)
         return facts
+
+    def page_paths(self, target: Target, start: str) -> list[str]:
+        """The configured paths (collector's, then the inventory URL's), once each, without
+        the start URL's own path (the walk already fetched it)."""
+        parts = urlsplit(start)
+        own = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        out: list[str] = []
+        for path in (*self.paths, *target.paths):
+            if path != own and path not in out:
+                out.append(path)
+        return out[:MAX_PAGE_PATHS]
+
+    async def _fetch_path(
+        self,
+        client: httpx.AsyncClient,
+        facts: WebFacts,
+        start: str,
+        path: str,
+        ctx: CollectContext,
+        budget: _Budget,
+    ) -> PathFetch:
+        """GET one configured path on the start URL's site and follow its in-scope redirects
+        (at most MAX_REDIRECTS, loops detected); every response goes to `facts.pages`."""
+        url = urljoin(start, path)
+        fetch = PathFetch(path=path, url=url, final_url=url, redirect_chain=[url])
+        seen = {url}
+        while True:
+            if budget.left() <= 0:
+                fetch.not_followed = "the collector's time budget ran out"
+                facts.probes_skipped.append(f"{url}: the collector's time budget ran out")
+                return fetch
+            try:
+                address = ctx.scope.resolve_url_host(url)
+            except OutOfScope as exc:
+                fetch.out_of_scope_redirect = url
+                fetch.not_followed = f"outside the scope: {exc}"
+                return fetch
+            try:
+                page = await self._get(client, url, address, min(ctx.probe_timeout, budget.left()))
+            except HttpProbeError as exc:
+                fetch.error = str(exc)
+                facts.errors.append(str(exc))
+                return fetch
+            facts.pages.append(page)
+            fetch.final_url, fetch.status = url, page.status
+            if not (page.status in REDIRECT_STATUSES and page.location):
+                return fetch
+            nxt = page.location
+            fetch.redirect_chain.append(nxt)
+            fetch.final_url, fetch.status = nxt, None
+            scheme = urlsplit(nxt).scheme.lower()
+            if scheme not in ("http", "https"):
+                fetch.not_followed = f"unsupported scheme {scheme!r}"
+                return fetch
+            if nxt in seen:
+                fetch.not_followed = f"redirect loop back to {nxt}"
+                return fetch
+            if len(fetch.redirect_chain) > MAX_REDIRECTS + 1:
+                fetch.not_followed = f"more than {MAX_REDIRECTS} redirects"
+                return fetch
+            seen.add(nxt)
+            url = nxt
 
     async def _walk(
         self, client: httpx.AsyncClient, start: str, first: WebResponse, ctx: CollectContext

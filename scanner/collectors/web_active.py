@@ -16,8 +16,10 @@ shows exactly what was sent. Passwords are never recorded: an attempt is shown b
 and its position in the default list. Without `ctx.active` the collectors send nothing and
 say so in their facts.
 
-Settings: `ActiveSettings` defaults, overridden by a JSON file named in the environment
-variable `ASSAY_ACTIVE_SETTINGS` (classes, interval, attempts per service, credential lists).
+Settings: the inventory's `settings.active` block (classes, interval, attempts per service,
+a credential list file), handed in as `ctx.active_settings`; `--active` alone switches the
+probes on. A credential file that cannot be read or has a bad line stops the active
+collectors with one line naming the file and the line; the rest of the scan goes on.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ftplib
-import json
-import os
 import re
 import secrets
 import socket
@@ -38,15 +38,16 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import paramiko
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from scanner.collectors.http import HttpProbeError, WebCollector
+from scanner.inventory import ActiveConfig, SafetyClass
 from scanner.model import Facts, Target, TargetKind
 from scanner.plugins import CollectContext, Collector
 
-SafetyClass = Literal["safe", "intrusive", "brute"]
 Sender = Callable[[str, str, bytes | None], Awaitable[tuple[int, bytes]]]
-SETTINGS_ENV = "ASSAY_ACTIVE_SETTINGS"
+MAX_CREDENTIAL_FILE = 64 * 1024
+MAX_CREDENTIAL_PAIRS = 32
 WRITE_DIRS = ("/", "/upload/", "/uploads/", "/webdav/", "/dav/", "/files/")
 MAX_UPLOAD_DIRS = 2
 TELNET_READ = 4096
@@ -60,10 +61,13 @@ DEFAULT_CREDENTIALS: dict[str, list[tuple[str, str]]] = {
 
 
 class ActiveSettingsError(Exception):
-    """The active-probe settings file is unreadable or invalid."""
+    """The credential list file of `settings.active` is unreadable or invalid."""
 
 
 class ActiveSettings(BaseModel):
+    """What the active collectors run with: the inventory's `ActiveConfig` with its credential
+    file read (the built-in short lists for the services the file does not name)."""
+
     model_config = ConfigDict(extra="forbid")
 
     classes: list[SafetyClass] = ["safe", "intrusive", "brute"]
@@ -74,24 +78,84 @@ class ActiveSettings(BaseModel):
     )
 
     @classmethod
-    def load(cls) -> ActiveSettings:
-        path = os.environ.get(SETTINGS_ENV, "")
-        if not path:
+    def from_config(cls, config: ActiveConfig | None) -> ActiveSettings:
+        """Settings from the inventory block (None: the defaults)."""
+        if config is None:
             return cls()
-        try:
-            return cls.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
-        except ValidationError as exc:
-            why = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise ActiveSettingsError(f"{SETTINGS_ENV}={path}: {why}") from None
-        except (OSError, ValueError) as exc:
-            raise ActiveSettingsError(f"{SETTINGS_ENV}={path}: {exc}") from None
+        creds = {k: list(v) for k, v in DEFAULT_CREDENTIALS.items()}
+        if config.credentials is not None:
+            creds.update(read_credentials(config.credentials))
+        return cls(
+            classes=list(config.classes),
+            interval=config.interval,
+            max_attempts=config.max_attempts,
+            credentials=creds,
+        )
 
     def pairs(self, service: str) -> list[tuple[str, str]]:
         return list(self.credentials.get(service, DEFAULT_CREDENTIALS.get(service, [])))[
             : self.max_attempts
         ]
+
+
+def _settings(own: ActiveSettings | None, ctx: CollectContext) -> ActiveSettings:
+    if own is not None:
+        return own
+    config = ctx.active_settings
+    if config is not None and not isinstance(config, ActiveConfig):
+        raise ActiveSettingsError(f"settings.active: unexpected {type(config).__name__}")
+    return ActiveSettings.from_config(config)
+
+
+def read_credentials(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """The user/password pairs of a credential list file, by service, in file order.
+
+    One pair a line: `service user [password]` separated by blanks (a missing password is
+    the empty one; the password is the rest of the line, so it may hold blanks); `#` starts
+    a comment line. Errors name the file and line but never echo a line, which holds a
+    password.
+    """
+    where = f"settings.active.credentials {path}"
+    try:
+        p = path.expanduser()
+        if p.stat().st_size > MAX_CREDENTIAL_FILE:
+            raise ActiveSettingsError(f"{where}: larger than {MAX_CREDENTIAL_FILE} bytes")
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ActiveSettingsError(f"{where}: file not found") from None
+    except IsADirectoryError:
+        raise ActiveSettingsError(f"{where}: is a directory, not a credential list") from None
+    except UnicodeDecodeError as exc:
+        raise ActiveSettingsError(f"{where}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise ActiveSettingsError(f"{where}: cannot read: {exc.strerror or exc}") from None
+    out: dict[str, list[tuple[str, str]]] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split(None, 2)
+        service = fields[0].lower()
+        if service not in DEFAULT_CREDENTIALS:
+            known = ", ".join(DEFAULT_CREDENTIALS)
+            shown = repr(fields[0][:20]) if len(fields) > 1 else "the line"
+            raise ActiveSettingsError(
+                f"{path}:{n} settings.active.credentials: {shown} is not a service "
+                f"(one of {known}; a line is 'service user [password]')"
+            )
+        if len(fields) < 2:
+            raise ActiveSettingsError(
+                f"{path}:{n} settings.active.credentials: no user name "
+                "(a line is 'service user [password]')"
+            )
+        pairs = out.setdefault(service, [])
+        if len(pairs) >= MAX_CREDENTIAL_PAIRS:
+            raise ActiveSettingsError(
+                f"{path}:{n} settings.active.credentials: more than {MAX_CREDENTIAL_PAIRS} "
+                f"pairs for {service} (only max_attempts of them are ever tried)"
+            )
+        pairs.append((fields[1], fields[2] if len(fields) > 2 else ""))
+    return out
 
 
 class RateLimiter:
@@ -168,7 +232,7 @@ class WebActiveCollector(Collector):
     async def collect(self, target: Target, ctx: CollectContext) -> WebActiveFacts:
         if not ctx.active:
             return WebActiveFacts(reason="not run: active probes need --active")
-        settings = self._settings or ActiveSettings.load()
+        settings = _settings(self._settings, ctx)
         classes: list[str] = [c for c in settings.classes if c in ("safe", "intrusive")]
         facts = WebActiveFacts(ran=bool(classes), classes=classes)
         if not classes:
@@ -328,7 +392,7 @@ class DefaultCredentialsCollector(Collector):
         if not ctx.active:
             facts.reason = "not run: default-credential attempts need --active"
             return facts
-        settings = self._settings or ActiveSettings.load()
+        settings = _settings(self._settings, ctx)
         if "brute" not in settings.classes:
             facts.reason = "the brute class is switched off in the settings"
             return facts
