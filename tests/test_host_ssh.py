@@ -15,6 +15,7 @@ import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,6 +241,31 @@ def test_the_time_budget_bounds_the_session_and_keeps_what_came(
     # a budget already spent before the login is a clear error, not a hang
     with pytest.raises(SshError, match="time budget was spent before the login"):
         run_script(login(pair, kh), b"", connect_timeout=10, budget=-1)
+
+
+def test_a_session_does_not_wait_for_the_loops_shared_threads(
+    pair: SshdPair, tmp_path: Path
+) -> None:
+    """Many hosts at once: the loop's default executor (a few workers) may be full; a host's
+    session still starts at once in its own thread, so queueing never eats its budget."""
+    kh = tmp_path / "kh"
+    kh.write_text(pub_line(pair, "hardened"))
+
+    async def scan() -> HostConfigFacts:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+        release = threading.Event()
+        busy = loop.run_in_executor(None, release.wait, 60)  # the only worker is taken
+        try:
+            return await asyncio.wait_for(
+                gather_ssh(login(pair, kh), GatherOptions(sections=("meta",)), budget=60), 60
+            )
+        finally:
+            release.set()
+            await busy
+
+    facts = asyncio.run(scan())
+    assert facts.complete and facts.meta["uid"] == "0"
 
 
 def test_through_a_jump_host(pair: SshdPair, tmp_path: Path) -> None:

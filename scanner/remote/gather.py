@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from scanner.credentials import CredentialError, resolve
 from scanner.gather.facts import HostConfigFacts, HostKeyInfo, SectionState
@@ -12,6 +16,36 @@ from scanner.gather.script import GatherOptions, build_script
 from scanner.inventory import CredentialRef, JumpHost, SshAccess
 from scanner.remote.hostkeys import default_store
 from scanner.remote.session import Login, SshError, run_script, sudo_refusal
+
+T = TypeVar("T")
+
+
+async def in_own_thread(name: str, fn: Callable[[], T]) -> T:
+    """Run blocking `fn` (a paramiko session) in a thread of its own, not in the loop's shared
+    executor: that has a handful of workers, and a host queued behind others would spend its
+    time budget (and the runner's bound) waiting for one. `fn` ends by its own deadline, so
+    the thread always ends; a caller that stops waiting just leaves it to finish."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: T | None, exc: BaseException | None) -> None:
+        if done.cancelled():
+            return
+        if exc is not None:
+            done.set_exception(exc)
+        else:
+            done.set_result(value)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            value, exc = fn(), None
+        except BaseException as e:  # handed to the awaiting coroutine
+            value, exc = None, e
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, value, exc)
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return await done
 
 
 def _secret(ref: CredentialRef | None, what: str) -> str | None:
@@ -64,8 +98,9 @@ async def gather_ssh(
     options = options or GatherOptions()
     nonce, script = build_script(options)
     start = time.monotonic()
-    raw, verdict = await asyncio.to_thread(
-        run_script, login, script, connect_timeout=connect_timeout, budget=budget
+    raw, verdict = await in_own_thread(
+        f"assay-ssh-{login.address}",
+        lambda: run_script(login, script, connect_timeout=connect_timeout, budget=budget),
     )
     facts = assemble(
         raw,
