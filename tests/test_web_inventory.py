@@ -62,9 +62,11 @@ def collect(target: Target, address: str) -> FactsView:
 def test_login_path_fails_on_weak_site(sites: WebSites) -> None:
     # /plain.html has no form; /staff answers 301 to /staff/ (nginx adds the slash), whose
     # login form is served over cleartext
-    view = collect(web_target(sites.url("weak", "/plain.html"), "/staff"), sites.address)
+    target = web_target(sites.url("weak", "/plain.html"), "/staff", "/staff/")
+    view = collect(target, sites.address)
     f = view.get("web.http", WebFacts)
-    [fetch] = f.paths
+    fetch, again = f.paths
+    assert again.already_fetched and len(f.pages) == 2  # /staff/ came by the redirect: once
     assert fetch.redirect_chain == [sites.url("weak", "/staff"), sites.url("weak", "/staff/")]
     assert fetch.status == 200 and fetch.final_url == sites.url("weak", "/staff/")
     results = evaluate(CLEARTEXT_AUTH, view)

@@ -404,6 +404,7 @@ class PathFetch(BaseModel):
     redirect_chain: list[str] = Field(default_factory=list)
     not_followed: str = ""  # why the last redirect target was not requested
     out_of_scope_redirect: str = ""
+    already_fetched: bool = False  # the walk reached a page fetched before (judged once)
     error: str = ""
 
 
@@ -574,6 +575,11 @@ class WebCollector(Collector):
         fetch = PathFetch(path=path, url=url, final_url=url, redirect_chain=[url])
         seen = {url}
         while True:
+            done = next((r for r in facts.responses() if r.url == url), None)
+            if done is not None:  # judged once: no finding is reported twice for one page
+                fetch.final_url, fetch.status = url, done.status
+                fetch.already_fetched = True
+                return fetch
             if budget.left() <= 0:
                 fetch.not_followed = "the collector's time budget ran out"
                 facts.probes_skipped.append(f"{url}: the collector's time budget ran out")
