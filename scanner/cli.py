@@ -76,10 +76,21 @@ def _store(db: str | None) -> Any:
         raise fail(str(exc)) from None
 
 
-def _write_reports(store: Any, scan_id: str, out_dir: Path, formats: list[str]) -> list[Path]:
+def _write_reports(
+    store: Any, scan_id: str, out_dir: Path, formats: list[str], lang: str = "en"
+) -> list[Path]:
     from scanner.cli_reports import write_reports  # with the diff against the previous scan
 
-    return write_reports(store, scan_id, out_dir, formats)
+    return write_reports(store, scan_id, out_dir, formats, lang=lang)
+
+
+def _language(value: str) -> str:
+    from reports.i18n import LanguageError, check_language
+
+    try:
+        return check_language(value)
+    except LanguageError as exc:
+        raise fail(str(exc)) from None
 
 
 class _Progress:
@@ -172,6 +183,7 @@ def scan(
     fail_on: Annotated[
         str | None, typer.Option("--fail-on", help="Exit 3 on an unwaived failure this severe.")
     ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Report language: en, vi or de.")] = "en",
 ) -> None:
     """Scan the units of an inventory, store the results and write reports."""
     from scanner import cli_policies as pol
@@ -181,6 +193,7 @@ def scan(
     from scanner.store import StoreError
 
     formats = _formats(fmt)
+    lang = _language(lang)  # a typo is refused before any packet, like a bad format
     popts = pol.policy_options(policy, level, waivers, fail_under, fail_on)  # before any packet
     registry = load_registry()
     store = _store(db)
@@ -235,7 +248,7 @@ def scan(
         with progress:
             summary = _run_scan(runner, scan_id)
         with pol.scoring(popts):
-            written = _write_reports(store, summary.scan_id, out_dir, formats)
+            written = _write_reports(store, summary.scan_id, out_dir, formats, lang)
         scores = pol.compute_scores(store, summary.scan_id, popts) if popts else None
         outcomes = store.outcomes(summary.scan_id) if popts else []
     except StoreError as exc:
