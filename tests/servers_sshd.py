@@ -273,29 +273,40 @@ def sudo_account(home: Path) -> Iterator[SudoAccount]:
     made = _run(USERADD, "-M", "-U", "-d", str(home), "-s", "/bin/sh", "-c", "Assay test", name)
     if made.returncode != 0:
         raise RuntimeError(f"useradd {name} failed: {made.stderr.strip()}")
-    dropin = SUDOERS_D / name
-    staged = SUDOERS_D / f".{name}.tmp"  # a dotted name is never read by @includedir
     try:
         # sshd (UsePAM no) refuses a locked account even for key login: the password unlocks it
         pw = _run(CHPASSWD, stdin=f"{name}:{password}\n")
         if pw.returncode != 0:
             raise RuntimeError(f"chpasswd for {name} failed: {pw.stderr.strip()}")
-        SUDOERS_D.mkdir(mode=0o750, exist_ok=True)
-        staged.write_text(
-            f"Defaults:{name} !mail_badpass\n{name} ALL=(root) ALL\n",
-            encoding="ascii",
-        )
+        with sudoers_dropin(name, f"Defaults:{name} !mail_badpass\n{name} ALL=(root) ALL\n"):
+            yield SudoAccount(name, password, home)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            (SUDO_TS / name).unlink()
+        _remove_account(name)
+
+
+@contextlib.contextmanager
+def sudoers_dropin(name: str, text: str) -> Iterator[Path]:
+    """/etc/sudoers.d/<name> with `text` while the block runs: staged under a dotted name
+    (never read by @includedir), checked with `visudo -c`, then moved into place; removed
+    afterwards. Files sort by name, and a later Defaults line wins."""
+    assert VISUDO
+    SUDOERS_D.mkdir(mode=0o750, exist_ok=True)
+    dropin = SUDOERS_D / name
+    staged = SUDOERS_D / f".{name}.tmp"
+    try:
+        staged.write_text(text, encoding="ascii")
         staged.chmod(0o440)
         checked = _run(VISUDO, "-c", "-f", str(staged))
         if checked.returncode != 0:
             raise RuntimeError(f"visudo refused the test drop-in: {checked.stdout}{checked.stderr}")
         staged.rename(dropin)
-        yield SudoAccount(name, password, home)
+        yield dropin
     finally:
-        for path in (staged, dropin, SUDO_TS / name):
+        for path in (staged, dropin):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        _remove_account(name)
 
 
 def _remove_account(name: str, timeout: float = 15.0) -> None:

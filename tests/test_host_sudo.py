@@ -38,6 +38,7 @@ from tests.servers_sshd import (
     make_key,
     sudo_account,
     sudo_account_unavailable,
+    sudoers_dropin,
 )
 
 pytestmark = [
@@ -164,6 +165,33 @@ def test_sudo_without_a_password_reference_when_sudo_asks_for_one(lab: Lab) -> N
     facts = gather(lab, access(lab, password=False))
     assert not facts.complete and facts.meta["uid"] != "0"
     assert "sudo asks for a password and no sudo_password is given" in facts.errors[0]
+
+
+def test_nopasswd_needs_no_password_and_a_given_one_is_not_used(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = lab.account.name
+    with sudoers_dropin(f"{name}-nopw", f"{name} ALL=(root) NOPASSWD: ALL\n"):
+        facts = gather(lab, access(lab, password=False))
+        assert facts.complete and facts.sudo and facts.meta["uid"] == "0", facts.errors
+        monkeypatch.setenv(PW_ENV, WRONG)  # sudo never asks, so even a wrong one does no harm
+        facts = gather(lab, access(lab))
+        assert facts.complete and facts.sudo and facts.meta["uid"] == "0", facts.errors
+
+
+def test_a_host_that_keeps_no_sudo_credential_is_named(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sudo takes the password, but with timestamp_timeout 0 the gatherer's `sudo -n` has no
+    credential to run on: said as such, not as a wrong password."""
+    name = lab.account.name
+    monkeypatch.setenv(PW_ENV, lab.account.password)
+    with sudoers_dropin(f"{name}-nots", f"Defaults:{name} timestamp_timeout=0\n"):
+        facts = gather(lab, access(lab))
+    assert not facts.complete and facts.meta["uid"] != "0"
+    assert facts.errors[0].startswith(
+        "sudo accepted the password but keeps no cached credential (timestamp_timeout 0?)"
+    ), facts.errors
 
 
 def test_the_sudo_password_never_appears_in_logs_evidence_reports_or_the_db(
