@@ -293,3 +293,17 @@ def test_too_many_paths_are_refused() -> None:
         InventoryError, match=r"unit\.yaml:12 units\[0\]\.web\[0\]\.paths: .*at most 16"
     ):
         parse_inventory(GOOD.replace("/login, /portal/", many), "unit.yaml")
+
+
+def test_a_listed_directory_as_a_path_is_one_finding(sites: WebSites) -> None:
+    target = web_target(sites.url("weak", "/plain.html"), "/backup/")
+    ctx = CollectContext(scope=guard_for(sites.address), probe_timeout=3)
+    facts = asyncio.run(WebCollector().collect(target, ctx))  # /backup/ is also a probe path
+    assert [p.url for p in facts.pages] == [sites.url("weak", "/backup/")]
+    assert not any(p.path == "/backup/" for p in facts.probes)  # judged as the page only
+    view = FactsView(target, {"web.http": facts})
+    listed = evaluate(REGISTRY.checks["web.listing"], view)
+    assert [(r.status, r.detail) for r in listed] == [(Status.FAIL, sites.url("weak", "/backup/"))]
+    # the dump it lists is still fetched and judged
+    [dump] = evaluate(REGISTRY.checks["web.exposed.backup"], view)
+    assert dump.status is Status.FAIL

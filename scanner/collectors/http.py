@@ -769,8 +769,14 @@ class WebCollector(Collector):
                     client, urljoin(base, path), path, purpose, address, timeout, budget
                 )
 
-        # .git/config is only worth asking for once .git/HEAD is there
-        first = [p for p in plan if p[1] != "git_config"]
+        # .git/config is only worth asking for once .git/HEAD is there; a directory that is
+        # already a configured page is judged as that page (one listing finding, not two)
+        pages = {r.url for r in facts.pages}
+        first = [
+            p
+            for p in plan
+            if p[1] != "git_config" and not (p[1] == "listing" and urljoin(base, p[0]) in pages)
+        ]
         todo = first[: self.probe_budget]
         facts.probes_skipped += [f"{p}: beyond the probe budget" for p, _ in first[len(todo) :]]
         spent = len(todo)
