@@ -80,6 +80,7 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     "CRIME_TLS": ("tls.compression",),
     "heartbleed": ("tls.heartbleed",),
     "fallback_SCSV": ("tls.fallback_scsv",),
+    "CCS": ("tls.ccs_injection",),
 }
 # Findings outside a TLS handshake audit, with where Assay covers them (or why not).
 ELSEWHERE: dict[str, str] = {

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from checks.tls.handshake import (
+    CcsInjection,
     Compression,
     FallbackScsv,
     Heartbleed,
@@ -24,7 +25,7 @@ from scanner.plugins import FactsView
 from tests.helpers import collect, evaluate, statuses
 from tests.servers_tls import HAVE_TLS_SERVERS, TlsSites, openssl_server, tls_sites
 from tests.tls_pki import TestCA
-from tests.tls_scripted import HeartbeatServer, ScriptedTls, legacy_server
+from tests.tls_scripted import EarlyCcsServer, HeartbeatServer, ScriptedTls, legacy_server
 
 pytestmark = [
     pytest.mark.real,
@@ -126,6 +127,7 @@ def test_tls13_only_endpoint(tmp_path: Path) -> None:
     assert statuses(Compression(), view) == {Status.NOT_APPLICABLE}
     assert statuses(Heartbleed(), view) == {Status.NOT_APPLICABLE}
     assert statuses(FallbackScsv(), view) == {Status.NOT_APPLICABLE}
+    assert statuses(CcsInjection(), view) == {Status.NOT_APPLICABLE}
     [r] = evaluate(OcspStapling(), view)
     assert r.status is Status.NOT_ASSESSED and "TLS 1.3" in r.message
 
@@ -173,3 +175,21 @@ def test_fallback_scsv(weak: FactsView, strong: FactsView) -> None:
     assert tls(view).supported == ["TLSv1.0", "TLSv1.2"] and tls(view).fallback_scsv is False
     [r] = evaluate(FallbackScsv(), view)
     assert r.status is Status.FAIL and "TLSv1.0" in r.message
+
+
+def test_early_ccs(weak: FactsView, strong: FactsView) -> None:
+    # OpenSSL 3 answers a ChangeCipherSpec before the key exchange with unexpected_message
+    for view in (weak, strong):
+        assert tls(view).early_ccs == "refused"
+        [r] = evaluate(CcsInjection(), view)
+        assert r.status is Status.PASS and "unexpected_message" in r.message
+    with EarlyCcsServer() as srv:
+        view = collect([COLLECTOR], target(srv.address, srv.port), timeout=10)
+        assert srv.ccs_seen == 2
+    [r] = evaluate(CcsInjection(), view)
+    assert r.status is Status.FAIL and "bad_record_mac" in r.message
+    # a server that never says anything after the CCS is not judged either way
+    with HeartbeatServer(bleed=False) as quiet:  # ignores whatever follows its hello
+        view = collect([COLLECTOR], target(quiet.address, quiet.port), timeout=10)
+    [r] = evaluate(CcsInjection(), view)
+    assert r.status is Status.NOT_ASSESSED and "inconclusive" in r.message

@@ -236,3 +236,39 @@ class HeartbeatServer:
                 self._stop.wait(3)
             except OSError:
                 return
+
+
+class EarlyCcsServer(HeartbeatServer):
+    """A TLS 1.2 server scripted as OpenSSL before 1.0.1h took an early ChangeCipherSpec
+    (CVE-2014-0224): silent after the first, `bad_record_mac` after the second, since it has
+    switched to keys from an empty master secret. Current OpenSSL cannot be made to do this.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(bleed=False)
+        self.ccs_seen = 0
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                hello = parse_client_hello(self._record(conn))
+                if hello is None or hello.version != 0x0303:
+                    conn.sendall(ALERT_PROTOCOL_VERSION)
+                    return
+                suite = next((s for s in (0xC02F, 0x009C, 0x002F) if s in hello.suites), None)
+                if suite is None:
+                    conn.sendall(ALERT_HANDSHAKE_FAILURE)
+                    return
+                exts = b"\xff\x01\x00\x01\x00"
+                conn.sendall(record(22, server_hello(0x0303, suite, exts) + handshake(14, b"")))
+                for n in (1, 2):
+                    rec = self._record(conn)
+                    if len(rec) < 6 or rec[0] != 20:
+                        return
+                    self.ccs_seen += 1
+                    if n == 2:
+                        conn.sendall(record(21, b"\x02\x14"))  # fatal bad_record_mac
+                self._stop.wait(1)
+            except OSError:
+                return

@@ -325,8 +325,7 @@ class FallbackScsv(Check):
             return err
         if len(f.supported) < 2:
             return not_applicable(
-                f"TLS at {where(f)} accepts only {f.supported[0]}: there is nothing to "
-                "downgrade to"
+                f"TLS at {where(f)} accepts only {f.supported[0]}: there is nothing to downgrade to"
             )
         lower = f.supported[-2]
         if f.fallback_scsv is None:
@@ -340,4 +339,59 @@ class FallbackScsv(Check):
             f"TLS at {where(f)} accepts a {lower} hello marked as a fallback although it "
             f"speaks {f.supported[-1]}: a downgrade is not detected",
             protocols=f.supported,
+        )
+
+
+CCS_SNIPPET = """\\
+# The server's OpenSSL is older than 0.9.8za / 1.0.0m / 1.0.1h: update it (or the appliance
+# firmware) and restart every service that links it
+openssl version
+apt-get install --only-upgrade openssl && systemctl restart nginx
+"""
+
+
+class CcsInjection(Check):
+    meta = CheckMeta(
+        id="tls.ccs_injection",
+        title="Early ChangeCipherSpec is refused (CVE-2014-0224)",
+        target_kind=TargetKind.SERVICE,
+        facts=(TLS_FACTS,),
+        severity=Severity.HIGH,
+        rationale=(
+            "A server that accepts a ChangeCipherSpec before the key exchange switches to keys "
+            "derived from an empty master secret; a man in the middle between it and a client "
+            "with the same flaw can then read and change the whole session."
+        ),
+        remediation=Remediation(
+            text="Update OpenSSL to 0.9.8za, 1.0.0m, 1.0.1h or later and restart the services.",
+            snippet=CCS_SNIPPET,
+            snippet_lang="shell",
+        ),
+        references=(
+            Reference(scheme="cve", id="CVE-2014-0224"),
+            Reference(scheme="cwe", id="CWE-841"),
+            *REFERENCES,
+        ),
+        tags=("tls", "handshake", "vulnerability"),
+    )
+
+    def evaluate(self, facts: FactsView, params: BaseModel) -> Result:
+        f = tls_facts(facts)
+        if (err := no_handshake(f)) is not None:
+            return err
+        if not _legacy(f):
+            return not_applicable(f"TLS at {where(f)} speaks only TLS 1.3 (no early CCS)")
+        if f.early_ccs == "refused":
+            return passed(
+                f"TLS at {where(f)} refuses an early ChangeCipherSpec ({f.early_ccs_reason})"
+            )
+        if f.early_ccs == "accepted":
+            return failed(
+                f"TLS at {where(f)} accepted a ChangeCipherSpec before the key exchange "
+                f"({f.early_ccs_reason})",
+                answer=f.early_ccs_reason,
+            )
+        why = f.early_ccs_reason or "the probe got no answer"
+        return not_assessed(
+            f"TLS at {where(f)}: the early ChangeCipherSpec test was inconclusive ({why})"
         )

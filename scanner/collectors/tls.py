@@ -51,6 +51,8 @@ class TlsFacts(Facts):
     ocsp_stapling: bool | None = None  # None: TLS 1.3 only (not readable) or no answer
     heartbeat: bool | None = None  # heartbeat extension accepted (None: not testable)
     heartbleed_leaked: int | None = None  # bytes a malformed heartbeat got back (0: none)
+    early_ccs: str | None = None  # refused / accepted / inconclusive (None: not testable)
+    early_ccs_reason: str = ""
     certificate_chain: list[str] = Field(default_factory=list)  # base64 DER, leaf first
     probes: int = 0  # connections made
     scanned_year: int = 0  # profiles with year horizons judge against this
@@ -107,6 +109,8 @@ def facts_from_scan(res: ScanResult, year: int) -> TlsFacts:
         ocsp_stapling=res.ocsp_stapling,
         heartbeat=res.heartbeat,
         heartbleed_leaked=res.heartbleed_leaked,
+        early_ccs=res.early_ccs,
+        early_ccs_reason=res.early_ccs_reason,
         certificate_chain=[base64.b64encode(c).decode("ascii") for c in res.certificates],
         probes=res.probes,
         scanned_year=year,

@@ -18,6 +18,7 @@ from scanner.tlsprobe.hello import HelloSpec, client_hello
 from scanner.tlsprobe.suites import TLS13, suite
 from scanner.tlsprobe.wire import (
     CT_ALERT,
+    CT_CHANGE_CIPHER_SPEC,
     CT_HANDSHAKE,
     CT_HEARTBEAT,
     EXT_HEARTBEAT,
@@ -248,3 +249,88 @@ async def _heartbeat_reply(rd: _Reader, wait: float) -> HeartbeatAnswer:
                     return HeartbeatAnswer(True, reason=f"alert {parse_alert(body).name}")
     except TimeoutError:
         return HeartbeatAnswer(True, reason="the malformed heartbeat was ignored")
+
+
+@dataclass(frozen=True)
+class CcsAnswer:
+    """How a server took a ChangeCipherSpec sent before any key exchange (CVE-2014-0224).
+
+    verdict: "refused" (alert unexpected_message, as RFC 5246 requires), "accepted" (silent
+    after the first CCS, then a record-decryption alert after a second one: it switched to
+    keys derived from an empty master secret), "inconclusive" (anything else), or None (no
+    handshake to test on).
+    """
+
+    verdict: str | None
+    reason: str = ""
+
+
+CCS_RECORD_BODY = b"\x01"
+DECRYPT_ALERTS = frozenset({20, 21})  # bad_record_mac, decryption_failed
+
+
+async def ccs_injection(
+    ep: TlsEndpoint, spec: HelloSpec, timeout: float, wait: float = 2.0
+) -> CcsAnswer:
+    """One connection: a hello, then an early ChangeCipherSpec after ServerHelloDone and, if
+    the server stays silent, a second one; at most `wait` seconds for each reply."""
+    try:
+        async with asyncio.timeout(timeout + 2 * wait + 1):
+            reader, writer = await open_plain(ep, timeout)
+            try:
+                writer.write(client_hello(spec))
+                await writer.drain()
+                ans = await asyncio.wait_for(_exchange(reader, spec, True), timeout)
+                if ans.hello is None:
+                    return CcsAnswer(None, ans.describe())
+                if ans.alert is not None:
+                    return CcsAnswer(None, f"handshake ended with alert {ans.alert.name}")
+                version = ans.hello.version.to_bytes(2, "big")
+                ccs = bytes([CT_CHANGE_CIPHER_SPEC]) + version + b"\x00\x01" + CCS_RECORD_BODY
+                rd = _Reader(reader, MAX_BYTES_PER_PROBE)
+                for attempt in (1, 2):
+                    writer.write(ccs)
+                    await writer.drain()
+                    got = await _next_alert(rd, wait)
+                    if got == "silent":
+                        continue
+                    if got == 10:
+                        if attempt == 1:
+                            return CcsAnswer("refused", "alert unexpected_message")
+                        return CcsAnswer("inconclusive", "unexpected_message after a second CCS")
+                    if isinstance(got, int) and got in DECRYPT_ALERTS and attempt == 2:
+                        return CcsAnswer(
+                            "accepted",
+                            f"silent after the early CCS, then alert {Alert(2, got).name}",
+                        )
+                    return CcsAnswer("inconclusive", f"after CCS {attempt}: {got}")
+                return CcsAnswer("inconclusive", "silent after two early CCS records")
+            finally:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.wait_closed(), 1.0)
+    except TimeoutError:
+        return CcsAnswer(None, f"no answer within {timeout:g}s")
+    except TlsParseError as exc:
+        return CcsAnswer(None, f"malformed answer: {exc}")
+    except (ConnectionResetError, BrokenPipeError):
+        return CcsAnswer("inconclusive", "connection reset after the early CCS")
+    except TlsProbeError as exc:
+        return CcsAnswer(None, str(exc))
+    except OSError as exc:
+        return CcsAnswer(None, f"socket error: {exc.strerror or exc}")
+
+
+async def _next_alert(rd: _Reader, wait: float) -> int | str:
+    """The next alert's description code; "silent" after `wait`; "closed"; or what came."""
+    try:
+        async with asyncio.timeout(wait):
+            rec = await rd.record()
+    except TimeoutError:
+        return "silent"
+    if rec is None:
+        return "closed without an alert"
+    ctype, body = rec
+    if ctype == CT_ALERT and len(body) >= 2:
+        return body[1]
+    return f"a record of type {ctype}"

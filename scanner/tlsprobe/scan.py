@@ -8,7 +8,8 @@ B. suites per supported protocol by remove-and-retry (offer many, drop the one t
    picks, ask again), split into interleaved chunks that run side by side; TLS 1.3 groups by
    HelloRetryRequest; TLS 1.2 ECDHE curves and the DH prime size from ServerKeyExchange;
    ALPN; TLS_FALLBACK_SCSV; OCSP stapling (status_request); Heartbleed (one malformed
-   heartbeat, sent only to a server that accepts the heartbeat extension);
+   heartbeat, sent only to a server that accepts the heartbeat extension); an early
+   ChangeCipherSpec (CCS injection);
 C. server preference: the accepted suites offered in one order and then reversed.
 
 The local OpenSSL is not involved, so suites it has dropped (RC4, 3DES, export) are found.
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from scanner.tlsprobe.endpoint import TlsEndpoint, TlsProbeError
 from scanner.tlsprobe.hello import HelloSpec
-from scanner.tlsprobe.probe import Answer, heartbleed, probe
+from scanner.tlsprobe.probe import Answer, ccs_injection, heartbleed, probe
 from scanner.tlsprobe.suites import (
     ECDHE_GROUPS,
     GROUP_CODES,
@@ -75,6 +76,8 @@ class ScanResult:
     ocsp_stapling: bool | None = None  # None: not testable (no TLS <= 1.2) or no answer
     heartbeat: bool | None = None  # the server accepts the heartbeat extension
     heartbleed_leaked: int | None = None  # bytes over-read by a malformed heartbeat (0: none)
+    early_ccs: str | None = None  # refused / accepted / inconclusive (CVE-2014-0224)
+    early_ccs_reason: str = ""
     certificates: list[bytes] = field(default_factory=list)
     probes: int = 0
     errors: list[str] = field(default_factory=list)
@@ -228,11 +231,7 @@ class EndpointScanner:
     async def heartbleed(self, version: int) -> None:
         """CVE-2014-0160: offer heartbeats; only a server that takes them gets one malformed
         heartbeat (a 16 KiB claim, no payload). The reply's size is kept, its bytes never."""
-        if self.result.probes >= self.max_probes:
-            raise BudgetExhausted(
-                f"tls {self.ep.label}: probe budget of {self.max_probes} connections used up"
-            )
-        self.result.probes += 1
+        self._count()
         async with self.sem:
             spec = self._spec(version, candidates(version), heartbeat=True)
             hb = await heartbleed(self.ep, spec, self.timeout, wait=min(self.timeout, 2.0))
@@ -241,6 +240,24 @@ class EndpointScanner:
             return
         self.result.heartbeat = hb.offered
         self.result.heartbleed_leaked = hb.leaked
+
+    def _count(self) -> None:
+        if self.result.probes >= self.max_probes:
+            raise BudgetExhausted(
+                f"tls {self.ep.label}: probe budget of {self.max_probes} connections used up"
+            )
+        self.result.probes += 1
+
+    async def early_ccs(self, version: int) -> None:
+        """CVE-2014-0224: a ChangeCipherSpec before any key exchange must be refused."""
+        self._count()
+        async with self.sem:
+            spec = self._spec(version, candidates(version))
+            ans = await ccs_injection(self.ep, spec, self.timeout, wait=min(self.timeout, 2.0))
+        if ans.verdict is None:
+            self.result.errors.append(f"early ChangeCipherSpec: {ans.reason}")
+            return
+        self.result.early_ccs, self.result.early_ccs_reason = ans.verdict, ans.reason
 
     async def fallback(self, lower: int) -> None:
         ans = await self.ask(self._spec(lower, candidates(lower), fallback_scsv=True))
@@ -281,7 +298,7 @@ class EndpointScanner:
         if legacy:
             best = legacy[-1]
             jobs += [self.groups12(best), self.dh_size(best), self.stapling(best)]
-            jobs.append(self.heartbleed(best))
+            jobs += [self.heartbleed(best), self.early_ccs(best)]
         if supported and not self.ep.starttls:
             jobs.append(self.alpn(supported[-1]))
         if len(supported) >= 2:
