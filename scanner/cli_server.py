@@ -80,6 +80,9 @@ def serve(
         bool,
         typer.Option(help="Send the session cookie without Secure (plain HTTP on loopback only)."),
     ] = False,
+    policy: Annotated[
+        str, typer.Option(help="Policy pack for units and schedules that name none.")
+    ] = "cis-baseline",
     demo: Annotated[
         bool,
         typer.Option(
@@ -110,9 +113,13 @@ def serve(
                 broker_url=broker,
                 tick=tick,
                 secure_cookies=not insecure_cookies,
+                default_policy=policy,
             )
         )
+        application.state.sdb.scorer.check_policy(policy)
     except StoreError as exc:
+        raise fail(str(exc)) from None
+    except ValueError as exc:  # an unknown --policy
         raise fail(str(exc)) from None
     with contextlib.ExitStack() as stack:
         if demo:
@@ -288,6 +295,70 @@ def schedule_add(
     except Exception as exc:
         raise fail(str(exc)) from None
     out.print(f"schedule {sid} for {unit}: {cron}")
+
+
+@server_app.command("mail-relay")
+def mail_relay(
+    host: Annotated[str, typer.Option(help="SMTP relay address or name.")],
+    sender: Annotated[str, typer.Option("--from", help="From address of alert e-mail.")],
+    port: Annotated[int, typer.Option(help="SMTP port (587 STARTTLS, 465 TLS).")] = 587,
+    security: Annotated[
+        str, typer.Option(help="starttls, tls (implicit, port 465) or none (no login then).")
+    ] = "starttls",
+    username: Annotated[str | None, typer.Option(help="Relay login.")] = None,
+    password_ref: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the relay password lives: env:VAR, file:PATH or keyring:SVC/USER."
+        ),
+    ] = None,
+    cafile: Annotated[
+        Path | None, typer.Option(help="CA bundle for the relay's certificate (default: system).")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Set the SMTP relay for alert e-mail (score drops, new high/critical findings)."""
+    from pydantic import ValidationError
+
+    from scanner.server.notify import MailRelay, set_relay
+
+    try:
+        relay = MailRelay(
+            host=host,
+            port=port,
+            security=security,  # type: ignore[arg-type]
+            sender=sender,
+            username=username,
+            password_ref=password_ref,
+            cafile=str(cafile) if cafile else None,
+        )
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise fail(f"{where + ': ' if where else ''}{first['msg']}") from None
+    set_relay(_sdb(db).engine, relay)
+    out.print(f"mail relay {relay.describe()} from {sender}")
+
+
+@server_app.command("mail-to")
+def mail_to(
+    address: str,
+    unit: Annotated[
+        str | None, typer.Option(help="Only this unit's alerts (default: every unit).")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Add a recipient of alert e-mail."""
+    from scanner.server.notify import MailConfigError, add_recipient
+
+    sdb = _sdb(db)
+    if unit is not None and unit not in sdb.unit_ids():
+        raise fail(f"no unit {unit!r} (known: {', '.join(sdb.unit_ids()) or 'none'})")
+    try:
+        add_recipient(sdb.engine, address, unit)
+    except MailConfigError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"alerts {'of ' + unit if unit else 'of every unit'} go to {address}")
 
 
 def register(app: typer.Typer) -> None:

@@ -170,12 +170,16 @@ def test_officer_works_through_the_dashboard(server: dict[str, Any], browser: An
     rows = browser.find_elements(By.CSS_SELECTOR, "table.units tbody tr")
     assert [r.get_attribute("data-unit") for r in rows] == ["unit-a"]  # only the officer's unit
     cells = rows[0].find_elements(By.TAG_NAME, "td")
-    assert cells[1].text.endswith("%") and cells[3].text.endswith("%")  # pass rate, coverage
+    assert cells[1].text == "cis-baseline" and cells[2].text in "ABCDF"  # the policy, its grade
+    assert cells[3].text.endswith("%") and cells[5].text.endswith("%")  # pass rate, coverage
     assert rows[0].find_elements(By.CSS_SELECTOR, "svg.spark")
     _shot(browser, "overview")
     rows[0].find_element(By.TAG_NAME, "a").click()
     assert "Sở UNIT-A" in browser.find_element(By.TAG_NAME, "h1").text
-    assert "Redis requires authentication" in browser.page_source
+    top = browser.find_element(By.ID, "top-failing").text  # failing controls of the pack
+    assert "CIS-4.7" in top, top
+    assert browser.find_element(By.ID, "policy").text == "cis-baseline"
+    assert browser.find_elements(By.CSS_SELECTOR, "#control-tree details")
     _shot(browser, "unit")
     browser.get(f"{origin}/findings?unit=unit-a&state=open")
     finding_rows = browser.find_elements(By.CSS_SELECTOR, "table.findings tbody tr")

@@ -55,3 +55,42 @@ def test_units_users_schedules_and_tokens(tmp_path: Path) -> None:
     assert sdb.authenticate("thanh", "reviewer passphrase").all_units
     assert [u["id"] for u in sdb.units(principal)] == ["so-tttt"]
     sdb.store.close()
+
+
+def test_mail_relay_and_recipients_as_the_guide_sets_them(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'team.db'}"
+    env = {**os.environ, "ASSAY_DB": db, "ASSAY_SMTP_PASSWORD": "the relay password"}
+    inv = tmp_path / "so-tttt.yaml"
+    inv.write_text(
+        "version: 1\nunits:\n  - id: so-tttt\n    name: Sở TTTT\n"
+        "    hosts:\n      - address: 127.77.0.5\n"
+    )
+    assert _run("server", "unit-add", str(inv), "--unit", "so-tttt", env=env).returncode == 0
+    ok = _run("server", "mail-relay", "--host", "smtp.so-tttt.example", "--port", "587",
+              "--security", "starttls", "--from", "assay@so-tttt.example", "--username", "assay",
+              "--password-ref", "env:ASSAY_SMTP_PASSWORD", env=env)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "SMTP smtp.so-tttt.example:587 (starttls)" in ok.stdout
+    to = _run("server", "mail-to", "it@so-tttt.example", "--unit", "so-tttt", env=env)
+    assert to.returncode == 0, to.stderr
+    assert _run("server", "mail-to", "soc@ubnd.example", env=env).returncode == 0
+    # the password itself instead of a reference, a login in clear, a typo'd unit, a bad address
+    pasted = _run("server", "mail-relay", "--host", "smtp.x", "--from", "a@x.example",
+                  "--username", "u", "--password-ref", "Hunter2-secret", env=env)  # fmt: skip
+    assert pasted.returncode == 1 and "must be a reference" in pasted.stderr
+    assert "Hunter2-secret" not in pasted.stderr + pasted.stdout
+    clear = _run("server", "mail-relay", "--host", "smtp.x", "--from", "a@x.example", "--security",
+                 "none", "--username", "u", "--password-ref", "env:X", env=env)  # fmt: skip
+    assert clear.returncode == 1 and "in clear" in clear.stderr
+    typo = _run("server", "mail-to", "it@so-tttt.example", "--unit", "so-ttt", env=env)
+    assert typo.returncode == 1 and "no unit 'so-ttt' (known: so-tttt)" in typo.stderr
+    bad = _run("server", "mail-to", "it-at-so-tttt", env=env)
+    assert bad.returncode == 1 and "not an e-mail address" in bad.stderr
+    from scanner.server.notify import get_relay, recipients_for
+
+    store = Store(db)
+    relay = get_relay(store.engine)
+    assert relay is not None and relay.password_ref == "env:ASSAY_SMTP_PASSWORD"
+    assert recipients_for(store.engine, "so-tttt") == ["it@so-tttt.example", "soc@ubnd.example"]
+    assert b"the relay password" not in (tmp_path / "team.db").read_bytes()
+    store.close()

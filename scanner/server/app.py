@@ -33,6 +33,8 @@ from pydantic import BaseModel, Field
 
 from scanner.inventory import InventoryError
 from scanner.server.jobs import CeleryExecutor, DispatchError, EmbeddedExecutor, Executor
+from scanner.server.notify import MailConfigError, MailRelay
+from scanner.server.scores import DEFAULT_POLICY, PolicyUnknown
 from scanner.server.security import AccessDenied, Principal, Role
 from scanner.server.service import (
     FINDING_STATES,
@@ -69,6 +71,7 @@ class ServerConfig:
     secure_cookies: bool = True
     job_workers: int = 2
     nmap_path: str | None = None  # None: nmap from PATH (a path that does not exist: no nmap)
+    default_policy: str = DEFAULT_POLICY  # pack for units, schedules and scans that name none
 
 
 class _Who:
@@ -91,6 +94,7 @@ class UnitIn(BaseModel):
 
 class ScanIn(BaseModel):
     active: bool = False
+    policy: str | None = None  # pack to score this scan under (default: the unit's)
 
 
 class ScheduleIn(BaseModel):
@@ -117,6 +121,21 @@ class WebhookIn(BaseModel):
     unit: str | None = None
 
 
+class MailRelayIn(BaseModel):
+    host: str
+    port: int = 587
+    security: str = "starttls"
+    sender: str
+    username: str | None = None
+    password_ref: str | None = None  # env:VAR, file:PATH or keyring:SERVICE/USER
+    cafile: str | None = None
+
+
+class MailRecipientIn(BaseModel):
+    address: str
+    unit: str | None = None
+
+
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=64)
 
@@ -127,7 +146,7 @@ def _summary_json(s: UnitSummary) -> dict[str, Any]:
         "name": s.name,
         "latest_scan": s.latest_scan,
         "latest_at": _iso(s.latest_at) if s.latest_at else None,
-        "scores": s.scores.as_dict() if s.scores else None,
+        "scores": s.scores.as_dict() if s.scores else None,  # the policy pack's numbers
         "delta": s.delta,
         "trend": s.trend,
         "open_findings": s.open_findings,
@@ -209,7 +228,7 @@ Changer = Annotated[Principal, Depends(_changing)]
 
 def create_app(config: ServerConfig) -> FastAPI:
     store = Store(config.db_url)
-    sdb = ServerDB(store)
+    sdb = ServerDB(store, config.default_policy)
     executor: Executor = (
         CeleryExecutor(config.broker_url, config.db_url)
         if config.broker_url
@@ -236,12 +255,17 @@ def create_app(config: ServerConfig) -> FastAPI:
             try:
                 for sched in sdb.due_schedules():
                     unit = sdb.unit_row(sched["unit"])
-                    job_id = sdb.create_job(unit["id"], trigger="schedule", schedule_id=sched["id"])
+                    job_id = sdb.create_job(
+                        unit["id"],
+                        trigger="schedule",
+                        options={"policy": sched["policy"]},
+                        schedule_id=sched["id"],
+                    )
                     sdb.mark_schedule_ran(sched["id"])
                     with contextlib.suppress(HTTPException):  # recorded as a failed job
                         dispatch(job_id, unit)
                     LOG.info("schedule %s started job %s for %s", sched["id"], job_id, unit["id"])
-            except (StoreError, NotFound) as exc:
+            except (StoreError, NotFound, PolicyUnknown) as exc:
                 LOG.warning("scheduler: %s", exc)
             except Exception:  # the scheduler must outlive one bad tick
                 LOG.exception("scheduler tick failed")
@@ -347,7 +371,10 @@ def create_app(config: ServerConfig) -> FastAPI:
     def start_scan(unit_id: str, body: ScanIn, p: Changer) -> dict[str, Any]:
         unit = sdb.unit(p, unit_id)
         p.require_write(unit_id)
-        job_id = sdb.create_job(unit_id, "api", {"active": body.active})
+        try:
+            job_id = sdb.create_job(unit_id, "api", {"active": body.active, "policy": body.policy})
+        except PolicyUnknown as exc:
+            raise HTTPException(422, str(exc)) from None
         dispatch(job_id, unit)
         return {"job": job_id, "state": "queued"}
 
@@ -430,6 +457,36 @@ def create_app(config: ServerConfig) -> FastAPI:
             return {"id": sdb.add_webhook(p, body.url, body.unit)}
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
+
+    @app.put("/api/v1/mail/relay", tags=["admin"])
+    def set_mail_relay(body: MailRelayIn, p: Changer) -> dict[str, Any]:
+        """The server's SMTP relay for alert e-mail (the password only as a reference)."""
+        p.require_admin()
+        try:
+            relay = MailRelay.model_validate(body.model_dump())
+        except ValueError as exc:
+            raise HTTPException(422, _first_error(exc)) from None
+        sdb.set_mail_relay(p, relay)
+        return relay.model_dump()
+
+    @app.get("/api/v1/mail/relay", tags=["admin"])
+    def get_mail_relay(p: Reader) -> dict[str, Any] | None:
+        relay = sdb.mail_relay(p)
+        return relay.model_dump() if relay else None
+
+    @app.post("/api/v1/mail/recipients", tags=["admin"], status_code=201)
+    def add_mail_recipient(body: MailRecipientIn, p: Changer) -> dict[str, Any]:
+        try:
+            return {"id": sdb.add_mail_recipient(p, body.address, body.unit)}
+        except MailConfigError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.get("/api/v1/notifications", tags=["admin"])
+    def list_notifications(p: Reader, unit: str | None = None) -> list[dict[str, Any]]:
+        """Alert deliveries (webhook and e-mail), newest first, with the reason of failures."""
+        if unit is not None:
+            sdb.unit(p, unit)
+        return [_jsonable(n) for n in sdb.notifications(p, unit)]
 
     # -- dashboard -------------------------------------------------------------------------
 
@@ -517,32 +574,14 @@ def create_app(config: ServerConfig) -> FastAPI:
             summary = sdb.summary(w.principal, unit_id)
         except NotFound:
             return page("error.html.j2", request, w, 404, message=f"unit {unit_id} not found")
-        results = (
-            sdb.scan_outcomes(w.principal, summary.latest_scan, unit_id)
-            if summary.latest_scan
-            else []
-        )
-        failing: dict[str, dict[str, Any]] = {}
-        assets: dict[str, dict[str, int]] = {}
-        for o in results:
-            a = assets.setdefault(o.target.label, {"pass": 0, "fail": 0, "other": 0})
-            key = o.status.value if o.status.value in ("pass", "fail") else "other"
-            a[key] += 1
-            if o.status.value == "fail":
-                entry = failing.setdefault(
-                    o.check_id, {"title": o.title, "severity": o.severity.value, "count": 0}
-                )
-                entry["count"] += 1
-        top = sorted(
-            failing.items(), key=lambda kv: (-_sev_rank(kv[1]["severity"]), -kv[1]["count"])
-        )
         return page(
             "unit.html.j2",
             request,
             w,
             s=summary,
-            top=top[:10],
-            assets=sorted(assets.items()),
+            top=summary.scores.top_failing(10) if summary.scores else [],
+            tree=summary.scores.sections() if summary.scores else [],
+            assets=summary.scores.targets if summary.scores else [],
             jobs=sdb.jobs(w.principal, unit_id, 10),
             schedules=sdb.schedules(w.principal, unit_id),
             can_write=w.principal.can_write(unit_id),
@@ -610,5 +649,11 @@ def create_app(config: ServerConfig) -> FastAPI:
     return app
 
 
-def _sev_rank(severity: str) -> int:
-    return {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}.get(severity, 0)
+def _first_error(exc: ValueError) -> str:
+    """The first message of a pydantic validation error, without its input echoed back."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(x) for x in first["loc"])
+        return f"{where}: {first['msg']}" if where else str(first["msg"])
+    return str(exc)

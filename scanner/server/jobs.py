@@ -20,7 +20,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 
 from scanner.inventory import parse_inventory
@@ -28,7 +27,8 @@ from scanner.model import Severity
 from scanner.plugins import load_registry
 from scanner.runner import Runner, ScanOptions, new_scan_id
 from scanner.server import tables as t
-from scanner.server.service import ServerDB, score_outcomes
+from scanner.server.notify import alert_for, deliver
+from scanner.server.service import ServerDB
 from scanner.store import Store, safe_url
 
 LOG = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ LOG = logging.getLogger(__name__)
 JOB_SOFT_LIMIT = 3300  # seconds
 JOB_HARD_LIMIT = 3600
 JOB_RETRIES = 3
-WEBHOOK_TIMEOUT = 5.0
 
 
 def queue_for(unit: dict[str, Any]) -> str:
@@ -58,11 +57,6 @@ def run_job(db_url: str, job_id: str, nmap_path: str | None = None) -> dict[str,
             sdb.finish_job(job_id, "failed", str(exc))
             return sdb.job(job_id)
         previous = sdb.unit_scans(unit["id"], 1)
-        prev_scores = (
-            score_outcomes(o for o in store.outcomes(previous[0]["id"]) if o.unit == unit["id"])
-            if previous
-            else None
-        )
         registry = load_registry()
         options = ScanOptions(
             active=bool(job["options"].get("active")),
@@ -93,63 +87,50 @@ def run_job(db_url: str, job_id: str, nmap_path: str | None = None) -> dict[str,
             sdb.finish_job(job_id, "failed", f"scan {scan_id} ended {summary.state}")
             return sdb.job(job_id)
         counts = sdb.record_findings(unit["id"], scan_id)
+        # alerts before the job is marked complete, so "complete" means delivered (or the
+        # delivery's failure logged); a retried job may alert twice, never lose one
+        try:
+            _alert(sdb, unit, job, scan_id, previous[0]["id"] if previous else None, counts)
+        except Exception:  # the scan is complete and stored; an alert fault must not undo it
+            LOG.exception("job %s: alerts for unit %s failed", job_id, unit["id"])
         sdb.finish_job(job_id, "complete")
-        scores = score_outcomes(o for o in store.outcomes(scan_id) if o.unit == unit["id"])
-        _notify(sdb, unit["id"], scan_id, prev_scores, scores, counts)
         return sdb.job(job_id)
     finally:
         store.close()
 
 
-def _notify(
+def _alert(
     sdb: ServerDB,
-    unit_id: str,
+    unit: dict[str, Any],
+    job: dict[str, Any],
     scan_id: str,
-    before: Any,
-    after: Any,
+    previous: str | None,
     counts: dict[str, int],
 ) -> None:
-    """POST to the unit's webhooks when its score drops or a new high/critical finding opens."""
-    urls = sdb.webhooks_for(unit_id)
-    if not urls:
-        return
-    reasons: list[str] = []
-    if (
-        before is not None
-        and before.pass_rate is not None
-        and after.pass_rate is not None
-        and after.pass_rate < before.pass_rate
-    ):
-        reasons.append(f"pass rate dropped from {before.pass_rate} to {after.pass_rate}")
+    """Webhooks and e-mail when the unit's score dropped or a new high/critical finding opened.
+
+    Both scans are scored under this job's pack, so a drop is never an artefact of a change
+    of pack.
+    """
+    pid = sdb.scorer.check_policy(job["options"].get("policy") or unit.get("policy"))
+    after = sdb.scorer.unit_score(scan_id, unit["id"], pid)
+    before = sdb.scorer.unit_score(previous, unit["id"], pid) if previous else None
     with sdb.engine.begin() as c:
-        severe = list(
-            c.execute(
-                select(t.findings.c.check_id, t.findings.c.target_key, t.findings.c.severity).where(
-                    t.findings.c.unit == unit_id,
+        severe = [
+            dict(r)
+            for r in c.execute(
+                select(t.findings.c.check_id, t.findings.c.target_key, t.findings.c.severity)
+                .where(
+                    t.findings.c.unit == unit["id"],
                     t.findings.c.first_scan == scan_id,
                     t.findings.c.severity.in_([Severity.HIGH.value, Severity.CRITICAL.value]),
                 )
+                .order_by(t.findings.c.id)
             ).mappings()
-        )
-    if severe:
-        reasons.append(f"{len(severe)} new high or critical finding(s)")
-    if not reasons:
-        return
-    body = {
-        "event": "assessment.alert",
-        "unit": unit_id,
-        "scan": scan_id,
-        "reasons": reasons,
-        "scores": after.as_dict(),
-        "previous": before.as_dict() if before is not None else None,
-        "findings": counts,
-        "new_severe": [dict(r) for r in severe],
-    }
-    for url in urls:
-        try:
-            httpx.post(url, json=body, timeout=WEBHOOK_TIMEOUT, trust_env=False)
-        except httpx.HTTPError as exc:
-            LOG.warning("webhook %s for unit %s failed: %s", url, unit_id, exc)
+        ]
+    alert = alert_for(unit["id"], unit["name"], scan_id, before, after, counts, severe)
+    if alert is not None:
+        deliver(sdb.engine, alert)
 
 
 class EmbeddedExecutor:

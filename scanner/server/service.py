@@ -18,8 +18,10 @@ from croniter import croniter
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 
 from scanner.inventory import InventoryError, parse_inventory
-from scanner.model import Outcome, Severity, Status
+from scanner.model import Outcome, Status
 from scanner.server import tables as t
+from scanner.server.notify import MailRelay, add_recipient, get_relay, set_relay
+from scanner.server.scores import DEFAULT_POLICY, PolicyScore, PolicyUnknown, Scorer
 from scanner.server.security import (
     DUMMY_HASH,
     FAILURE_WINDOW,
@@ -40,13 +42,6 @@ from scanner.store import Store, outcomes, scans, targets
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 FINDING_STATES = ("open", "fixed", "reopened", "accepted", "false_positive")
 OPEN_STATES = ("open", "reopened")
-SEVERITY_WEIGHT = {
-    Severity.INFO.value: 0,
-    Severity.LOW.value: 1,
-    Severity.MEDIUM.value: 3,
-    Severity.HIGH.value: 6,
-    Severity.CRITICAL.value: 10,
-}
 
 
 class NotFound(Exception):
@@ -71,70 +66,14 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
-@dataclass(frozen=True)
-class Scores:
-    """The three numbers of a scan of one unit (see README, "Scores")."""
-
-    passed: int
-    failed: int
-    assessed: int
-    applicable: int
-    weighted: float | None  # severity-weighted pass percentage
-
-    @property
-    def pass_rate(self) -> float | None:
-        total = self.passed + self.failed
-        return round(100.0 * self.passed / total, 1) if total else None
-
-    @property
-    def coverage(self) -> float | None:
-        return round(100.0 * self.assessed / self.applicable, 1) if self.applicable else None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "pass_rate": self.pass_rate,
-            "weighted": self.weighted,
-            "coverage": self.coverage,
-            "passed": self.passed,
-            "failed": self.failed,
-            "assessed": self.assessed,
-            "applicable": self.applicable,
-        }
-
-
-def score_outcomes(items: Iterable[Outcome]) -> Scores:
-    """Pass rate, severity-weighted score and coverage of one scan's outcomes.
-
-    `error`, `not_assessed` and unmet prerequisites never count as passes: they lower coverage.
-    Not-applicable results are outside every number.
-    """
-    passed = failed = assessed = applicable = 0
-    w_pass = w_all = 0
-    for o in items:
-        if o.status is Status.NOT_APPLICABLE:
-            continue
-        applicable += 1
-        if o.status in (Status.PASS, Status.FAIL):
-            assessed += 1
-            w = SEVERITY_WEIGHT.get(o.severity.value, 1)
-            w_all += w
-            if o.status is Status.PASS:
-                passed += 1
-                w_pass += w
-            else:
-                failed += 1
-    weighted = round(100.0 * w_pass / w_all, 1) if w_all else None
-    return Scores(passed, failed, assessed, applicable, weighted)
-
-
 @dataclass
 class UnitSummary:
     id: str
     name: str
     latest_scan: str | None = None
     latest_at: datetime | None = None
-    scores: Scores | None = None
-    delta: float | None = None  # pass-rate change since the previous scan
+    scores: PolicyScore | None = None  # policy scores of the latest scan
+    delta: float | None = None  # pass-rate change since the previous scan, same pack
     trend: list[float] = field(default_factory=list)  # pass rates, oldest first
     open_findings: int = 0
     new_findings: int = 0  # first seen in the latest scan
@@ -144,9 +83,10 @@ class UnitSummary:
 
 
 class ServerDB:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, default_policy: str = DEFAULT_POLICY) -> None:
         self.store = store
         self.engine = store.engine
+        self.scorer = Scorer(store, default_policy)
 
     # -- users -----------------------------------------------------------------------------
     def create_user(
@@ -319,6 +259,8 @@ class ServerDB:
         policy: str | None = None,
     ) -> None:
         inv = parse_inventory(inventory_text, inventory_name)  # raises InventoryError, located
+        if policy is not None:
+            self.scorer.check_policy(policy)  # PolicyUnknown (a ValueError) names the known packs
         try:
             unit = inv.unit(unit_id)
         except (KeyError, ValueError, InventoryError) as exc:
@@ -369,6 +311,11 @@ class ServerDB:
         options: dict[str, Any] | None = None,
         schedule_id: int | None = None,
     ) -> str:
+        """A queued job; its policy (option `policy`: given, else the unit's, else the server's
+        default) is fixed now, so the scan is scored under the pack it was started for."""
+        options = dict(options or {})
+        unit_policy = self.unit_row(unit_id).get("policy")
+        options["policy"] = self.scorer.check_policy(options.get("policy") or unit_policy)
         job_id = uuid.uuid4().hex[:16]
         with self.engine.begin() as c:
             c.execute(
@@ -378,7 +325,7 @@ class ServerDB:
                     state="queued",
                     trigger=trigger,
                     schedule_id=schedule_id,
-                    options=options or {},
+                    options=options,
                     attempts=0,
                     error="",
                     created_at=now(),
@@ -442,6 +389,8 @@ class ServerDB:
             raise ValueError(
                 f"{cron!r} is not a valid cron expression (5 fields, e.g. '0 2 * * 1')"
             )
+        if policy is not None:
+            self.scorer.check_policy(policy)
         at = now()
         nxt = croniter(cron, at).get_next(datetime)
         with self.engine.begin() as c:
@@ -683,26 +632,42 @@ class ServerDB:
             )
         return self.finding(who, finding_id)
 
+    def scan_policy(self, unit: dict[str, Any], scan_id: str | None) -> str:
+        """The pack a scan of `unit` is scored under: its job's, else the unit's, else default.
+
+        A pack that is no longer installed falls back to the server's default (the reason is
+        visible as the policy id shown beside the numbers).
+        """
+        chosen = None
+        if scan_id is not None:
+            with self.engine.begin() as c:
+                opts = c.execute(
+                    select(t.jobs.c.options).where(t.jobs.c.scan_id == scan_id)
+                ).scalar()
+            if isinstance(opts, dict):
+                chosen = opts.get("policy")
+        try:
+            return self.scorer.check_policy(chosen or unit.get("policy"))
+        except PolicyUnknown:
+            return self.scorer.default_policy
+
     # -- summaries -------------------------------------------------------------------------
     def summary(self, who: Principal, unit_id: str, history: int = 12) -> UnitSummary:
         unit = self.unit(who, unit_id)
         out = UnitSummary(id=unit_id, name=unit["name"])
         recent = self.unit_scans(unit_id, history)
-        rates: list[float] = []
-        for rec in reversed(recent):
-            s = score_outcomes(o for o in self.store.outcomes(rec["id"]) if o.unit == unit_id)
-            if s.pass_rate is not None:
-                rates.append(s.pass_rate)
-        out.trend = rates
         if recent:
             latest = recent[0]
             out.latest_scan = latest["id"]
             out.latest_at = _utc(latest["finished_at"] or latest["started_at"])
-            out.scores = score_outcomes(
-                o for o in self.store.outcomes(latest["id"]) if o.unit == unit_id
-            )
-            if len(rates) >= 2:
-                out.delta = round(rates[-1] - rates[-2], 1)
+            pid = self.scan_policy(unit, latest["id"])
+            scored = [self.scorer.unit_score(r["id"], unit_id, pid) for r in reversed(recent)]
+            out.scores = scored[-1]
+            out.trend = [s.pass_rate for s in scored if s.pass_rate is not None]
+            now_rate = scored[-1].pass_rate
+            before = scored[-2].pass_rate if len(scored) >= 2 else None
+            if now_rate is not None and before is not None:
+                out.delta = round(now_rate - before, 1)
         with self.engine.begin() as c:
             out.open_findings = int(
                 c.execute(
@@ -779,12 +744,31 @@ class ServerDB:
         assert pk is not None
         return int(pk[0])
 
-    def webhooks_for(self, unit_id: str) -> list[str]:
+    # -- e-mail alerts and the notification log ---------------------------------------------
+    def set_mail_relay(self, who: Principal, relay: MailRelay | None) -> None:
+        who.require_admin()
+        set_relay(self.engine, relay)
+
+    def mail_relay(self, who: Principal) -> MailRelay | None:
+        who.require_admin()
+        return get_relay(self.engine)
+
+    def add_mail_recipient(self, who: Principal, address: str, unit_id: str | None) -> int:
+        """Recipients of one unit's alerts (its officers may add them), or of every unit."""
+        if unit_id is None:
+            who.require_admin()
+        else:
+            self.unit(who, unit_id)
+            who.require_write(unit_id)
+        return add_recipient(self.engine, address, unit_id)
+
+    def notifications(
+        self, who: Principal, unit_id: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Delivery attempts of alerts, newest first (sent, or failed with the reason)."""
+        q = select(t.notifications).order_by(t.notifications.c.id.desc()).limit(limit)
+        if unit_id is not None:
+            q = q.where(t.notifications.c.unit == unit_id)
         with self.engine.begin() as c:
-            return list(
-                c.execute(
-                    select(t.webhooks.c.url).where(
-                        or_(t.webhooks.c.unit.is_(None), t.webhooks.c.unit == unit_id)
-                    )
-                ).scalars()
-            )
+            rows = c.execute(q).mappings().all()
+        return [dict(r) for r in rows if who.can_read(r["unit"])]

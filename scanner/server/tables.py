@@ -143,3 +143,54 @@ webhooks = Table(
     Column("url", String(1024), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# -- migration 0003: e-mail alerts, the notification log, policy scores per scan -------------
+
+mail_relay = Table(
+    "mail_relay",
+    metadata,
+    Column("id", Integer, primary_key=True),  # one row (id 1): the server's SMTP relay
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("security", String(16), nullable=False),  # starttls | tls | none
+    Column("sender", String(320), nullable=False),
+    Column("username", String(255)),
+    Column("password_ref", String(1024)),  # "env:VAR", "file:PATH" or "keyring:SVC/USER"
+    Column("cafile", String(1024)),  # trust bundle for the relay's certificate; None: system
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+mail_recipients = Table(
+    "mail_recipients",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("unit", String(64)),  # None: every unit
+    Column("address", String(320), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("unit", String(64), nullable=False),
+    Column("scan_id", String(40), nullable=False),
+    Column("channel", String(16), nullable=False),  # webhook | mail
+    Column("destination", String(1024), nullable=False),  # URL or recipient list, no secrets
+    Column("state", String(16), nullable=False),  # sent | failed
+    Column("error", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_notifications_unit", "unit"),
+)
+
+unit_scores = Table(
+    "unit_scores",
+    metadata,
+    Column("scan_id", String(40), primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    Column("policy", String(64), primary_key=True),  # pack id
+    Column("pack_version", String(32), nullable=False),
+    Column("numbers", JSON, nullable=False),  # policies.result.ScoreNumbers
+    Column("detail", JSON, nullable=False),  # {"controls": [...], "targets": [...]}
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+)
