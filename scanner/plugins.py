@@ -98,6 +98,11 @@ class Collector(ABC):
     def applies(self, target: Target) -> bool:
         return target.kind is self.target_kind
 
+    def bound_for(self, target: Target, ctx: CollectContext) -> float | None:
+        """The runner's limit for this target in seconds; None means `timeout` (capped by the
+        scan's collector_timeout). The host collector returns the host's own ssh budget."""
+        return None
+
     @abstractmethod
     async def collect(self, target: Target, ctx: CollectContext) -> Facts: ...
 

@@ -572,11 +572,11 @@ def json_facts(facts: Facts) -> dict[str, Any]:
 
 
 def _own_bound(col: Any, target: Target, ctx: CollectContext) -> float | None:
-    """A collector may bound a target itself (`bound_for(target, ctx)` -> seconds or None):
-    the host collector's bound is the host's `ssh.budget` plus its login time, which the
-    inventory lets exceed `collector_timeout`. Only a finite positive bound is taken, so the
-    runner always keeps a limit."""
-    bound_for = getattr(col, "bound_for", None)
+    """A collector may bound a target itself (`Collector.bound_for` -> seconds or None): the
+    host collector's bound is the host's `ssh.budget` plus its login time, which the inventory
+    lets exceed `collector_timeout`. Only a finite positive bound is taken, so the runner
+    always keeps a limit."""
+    bound_for = getattr(col, "bound_for", None)  # third-party collectors may predate the hook
     if not callable(bound_for):
         return None
     try:
