@@ -28,7 +28,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from reports.assessment import Assessment, OutcomeDoc
-from reports.i18n import gettext, translate_outcome
+from reports.i18n import N_, gettext, translate_outcome
 from scanner.model import Severity, Status
 from scanner.plugins import Reporter
 
@@ -44,11 +44,14 @@ EXTRA_HOST_EFFORT = 0.5
 # snippet language -> (where the lines go, how to check the file before reloading)
 CONFIG_FILES: dict[str, tuple[str, str]] = {
     "sshd_config": ("/etc/ssh/sshd_config", "sshd -t && systemctl reload ssh"),
-    "nginx": ("the nginx server block (/etc/nginx/sites-enabled/)", "nginx -t && nginx -s reload"),
+    "nginx": (
+        N_("the nginx server block (/etc/nginx/sites-enabled/)"),
+        "nginx -t && nginx -s reload",
+    ),
     "redis.conf": ("/etc/redis/redis.conf", "systemctl restart redis-server"),
     "vsftpd.conf": ("/etc/vsftpd.conf", "systemctl restart vsftpd"),
     "sysctl": ("/etc/sysctl.d/90-assay.conf", "sysctl --system"),
-    "apache": ("the Apache virtual host (/etc/apache2/sites-enabled/)", "apachectl configtest"),
+    "apache": (N_("the Apache virtual host (/etc/apache2/sites-enabled/)"), "apachectl configtest"),
     "smb.conf": ("/etc/samba/smb.conf", "testparm -s && smbcontrol all reload-config"),
     "postgresql.conf": ("postgresql.conf", "SELECT pg_reload_conf();"),
     "my.cnf": ("/etc/mysql/my.cnf", "systemctl restart mysql"),
@@ -127,7 +130,7 @@ def _new_step(kind: str, key: str, o: OutcomeDoc) -> PlanStep:
     lang = r.snippet_lang if r else ""
     if kind == "config":
         title = gettext("Change the {file} configuration").format(file=lang)
-        where = CONFIG_FILES[lang][0]
+        where = gettext(CONFIG_FILES[lang][0])  # a path is its own translation
     elif kind == "command":
         title = r.text if r else o.title
         where = gettext("run on each host listed")

@@ -32,10 +32,11 @@ from tests.report_samples import export_sample, stored_scans
 from tests.sample_assessment import GOLDEN, HOSTILE, SECRET, sample_assessment
 
 TEMPLATES = Path(i18n.__file__).resolve().parent.parent / "templates"
-# Check titles and remediation texts without a translation, per language. The count may only
-# go down: translate new checks' strings (python -m reports.i18n.extract, then edit the .po
-# file) or, having translated some, lower the bound here.
-MAX_UNTRANSLATED_CHECK_STRINGS = {"vi": 494, "de": 494}
+# Check titles and remediation texts without a translation, per language (they fall back to
+# English). Every installed check is translated; the bound leaves room for a few checks that land
+# before their translation, and no more: translate new checks' strings (python -m
+# reports.i18n.extract, then edit the .po files) rather than raising it.
+MAX_UNTRANSLATED_CHECK_STRINGS = {"vi": 12, "de": 12}
 # words a template may show as they are: a hash name and the multiplication sign of a formula
 TEMPLATE_LITERALS = {"sha256", "x"}
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}|%\([a-z_]+\)s")
