@@ -1,16 +1,23 @@
 """Scale-out: the server enqueues each unit's job on that unit's Celery queue; `assay worker`
 processes on a real Redis broker run them. One worker is killed mid-scan: after it comes back,
 the redelivered job resumes the same scan, which completes with every target exactly once.
+
+No step depends on how fast the machine is: unit A's scan is held open by a host that accepts
+and never answers (for up to HOLD seconds of probe timeout), the worker is killed once that
+host was reached and a target is stored, and the host is then stopped so the resumed scan
+finds its port closed at once. Every wait is for a state, with a deadline.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +36,29 @@ pytestmark = pytest.mark.skipif(not HAVE_REDIS, reason="redis-server is not inst
 ASSAY = (sys.executable, "-c", "from scanner.cli import main; main()")
 VISIBILITY = 4  # seconds before an unacknowledged job goes to another worker
 WAIT = 120.0
+HOLD = 30  # probe timeout of unit A: how long its silent host keeps the scan running
+
+
+def _until(ready: Callable[[], bool], what: str, log: Path | None = None) -> None:
+    """Poll `ready` (backing off from 20 ms to 0.5 s) until true; fail after WAIT seconds."""
+    deadline = time.monotonic() + WAIT
+    pause = 0.02
+    while not ready():
+        if time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+            raise AssertionError(f"{what} within {WAIT:.0f}s\n{tail}")
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.5)
+
+
+def _holding(reached: threading.Event) -> Callable[[socket.socket, threading.Event], None]:
+    """A host that accepts, tells the test it was reached, and never answers."""
+
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        reached.set()
+        silent(conn, stop)
+
+    return handler
 
 
 def _worker(queue: str, broker: str, db: str, log: Path) -> subprocess.Popen[bytes]:
@@ -60,10 +90,10 @@ def _kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
         proc.wait(timeout=20)
 
 
-def _inventory(unit: str, hosts: list[tuple[str, int]]) -> str:
+def _inventory(unit: str, hosts: list[tuple[str, int]], probe_timeout: float = 3) -> str:
     lines = [
         "version: 1",
-        "settings: {probe_timeout: 3, version_budget: 5}",
+        f"settings: {{probe_timeout: {probe_timeout}, version_budget: 5}}",
         "units:",
         f"  - id: {unit}",
         f"    name: Unit {unit}",
@@ -91,21 +121,23 @@ def test_two_workers_two_queues_and_a_killed_worker(broker: str, tmp_path: Path)
     weak = RedisServer(tmp_path / "redis-a", pick_loopback(), WEAK_LINES)
     weak.__enter__()
     slow_addr = pick_loopback()
-    slow = ScriptedServer(slow_addr, silent)  # accepts and says nothing: costs its timeouts
+    reached = threading.Event()
+    slow = ScriptedServer(slow_addr, _holding(reached))  # holds unit A's scan open
     slow.__enter__()
     other = RedisServer(tmp_path / "redis-b", pick_loopback(), WEAK_LINES)
     other.__enter__()
     workers: dict[str, subprocess.Popen[bytes]] = {}
     try:
         with TestClient(app, base_url="https://testserver") as client:
-            for unit, hosts in (
-                ("a", [(weak.address, weak.port), (slow_addr, slow.port)]),
-                ("b", [(other.address, other.port)]),
+            for unit, hosts, hold in (
+                ("a", [(weak.address, weak.port), (slow_addr, slow.port)], HOLD),
+                ("b", [(other.address, other.port)], 3),
             ):
+                inv = _inventory(unit, hosts, hold)
                 r = client.post(
                     "/api/v1/units",
                     headers=h,
-                    json={"id": unit, "inventory": _inventory(unit, hosts), "queue": f"q-{unit}"},
+                    json={"id": unit, "inventory": inv, "queue": f"q-{unit}"},
                 )
                 assert r.status_code == 201, r.text
             workers["a"] = _worker("q-a", broker, db, log_a)
@@ -116,39 +148,42 @@ def test_two_workers_two_queues_and_a_killed_worker(broker: str, tmp_path: Path)
             def job(job_id: str) -> dict[str, Any]:
                 return dict(client.get(f"/api/v1/jobs/{job_id}", headers=h).json())
 
-            # kill worker A once its scan has stored a target, before the scan is complete
-            deadline = time.monotonic() + WAIT
-            stored = 0
-            while time.monotonic() < deadline:
-                j = job(job_a)
-                if j["scan_id"]:
-                    with sdb.engine.begin() as c:
-                        stored = c.execute(
+            def stored(scan_id: str | None) -> int:
+                if not scan_id:
+                    return 0
+                with sdb.engine.begin() as c:
+                    return int(
+                        c.execute(
                             select(func.count())
                             .select_from(targets)
-                            .where(targets.c.scan_id == j["scan_id"])
+                            .where(targets.c.scan_id == scan_id)
                         ).scalar_one()
-                if stored >= 1 and j["state"] == "running":
-                    break
-                assert j["state"] != "complete", "the scan ended before the worker was killed"
-                assert workers["a"].poll() is None, log_a.read_text(errors="replace")[-3000:]
-                time.sleep(0.05)
-            assert stored >= 1, (log_a.read_text(errors="replace"))[-3000:]
+                    )
+
+            def ended(job_id: str) -> bool:
+                return job(job_id)["state"] in ("complete", "failed")
+
+            # kill worker A mid-scan: its silent host was reached and a target is stored
+            assert reached.wait(WAIT), log_a.read_text(errors="replace")[-3000:]
+            _until(
+                lambda: stored(job(job_a)["scan_id"]) >= 1 or workers["a"].poll() is not None,
+                "unit A's scan stored no target",
+                log_a,
+            )
+            assert workers["a"].poll() is None, log_a.read_text(errors="replace")[-3000:]
+            assert job(job_a)["state"] == "running"  # still held by the silent host
             _kill(workers.pop("a"))
             scan_a = job(job_a)["scan_id"]
+            slow.__exit__(None, None, None)  # the resumed scan finds its port closed at once
 
             # unit B's job runs on its own worker meanwhile
-            deadline = time.monotonic() + WAIT
-            while time.monotonic() < deadline and job(job_b)["state"] not in ("complete", "failed"):
-                time.sleep(0.2)
+            _until(lambda: ended(job_b), "unit B's job did not end", log_b)
             assert job(job_b)["state"] == "complete", log_b.read_text(errors="replace")[-3000:]
             assert job(job_a)["state"] == "running"  # nobody else serves q-a
 
             # the node of unit A comes back; the redelivered job resumes the same scan
             workers["a"] = _worker("q-a", broker, db, log_a)
-            deadline = time.monotonic() + WAIT
-            while time.monotonic() < deadline and job(job_a)["state"] not in ("complete", "failed"):
-                time.sleep(0.2)
+            _until(lambda: ended(job_a), "unit A's resumed job did not end", log_a)
             final = job(job_a)
             assert final["state"] == "complete", log_a.read_text(errors="replace")[-3000:]
             assert final["scan_id"] == scan_a and final["attempts"] >= 2
