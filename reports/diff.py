@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reports.i18n import N_, gettext
 from scanner.model import Severity, Status
 
 if TYPE_CHECKING:
@@ -222,8 +223,26 @@ def with_diff(
 
 
 def score_delta(old: float | None, new: float | None) -> str:
-    """'+12.5 points', '-3.0 points', 'no change', or 'n/a' when either side is unknown."""
+    """'+12.5 points', '-3.0 points', 'no change', or 'n/a' when either side is unknown (in the
+    report language)."""
     if old is None or new is None:
-        return "n/a"
+        return gettext("n/a")
     d = round((new - old) * 100, 1)
-    return "no change" if d == 0 else f"{d:+.1f} points"
+    if d == 0:
+        return gettext("no change")
+    return gettext("{delta} points").format(delta=f"{d:+.1f}")
+
+
+# The reasons a comparison records, in English as the document keeps them; the reports show them
+# through the catalogues (a reason not listed here, from another version, is shown as it is).
+REASONS = (
+    N_("fails in both scans"),
+    N_("failed in an earlier scan, was not failing in the previous one"),
+    N_("first seen failing"),
+    N_("now pass"),
+    N_("now not_applicable"),
+    N_("now error: no verdict in the new scan"),
+    N_("now not_assessed: no verdict in the new scan"),
+    N_("the target is no longer found where the new scan looked"),
+    N_("the new scan did not assess this target"),
+)

@@ -34,6 +34,8 @@ EXPECTED = {
             "Chưa đánh giá / lỗi",
             "Tỷ lệ đạt",
             "Mục lục",
+            "lần đầu phát hiện không đạt",  # why a finding is new, from the comparison
+            "+3.6 điểm",  # the change of the pass rate
         ),
         "worst": "cao",
     },
@@ -48,6 +50,8 @@ EXPECTED = {
             "Nicht bewertet / Fehler",
             "Bestehensquote",
             "Inhalt",
+            "erstmals fehlgeschlagen",
+            "+3.6 Punkte",
         ),
         "worst": "hoch",
     },

@@ -19,8 +19,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from reports.assessment import OutcomeDoc
+if TYPE_CHECKING:  # reports.assessment imports reports.diff, which translates with this module
+    from reports.assessment import OutcomeDoc
 
 LANGUAGES = ("en", "vi", "de")
 DOMAIN = "assay"
