@@ -81,6 +81,7 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     "heartbleed": ("tls.heartbleed",),
     "fallback_SCSV": ("tls.fallback_scsv",),
     "CCS": ("tls.ccs_injection",),
+    "ROBOT": ("tls.robot",),
 }
 # Findings outside a TLS handshake audit, with where Assay covers them (or why not).
 ELSEWHERE: dict[str, str] = {

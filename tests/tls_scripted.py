@@ -16,7 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from tests.helpers import free_port, pick_loopback
+from tests.tls_pki import weak_self_signed
 
 
 @dataclass(frozen=True)
@@ -270,5 +274,77 @@ class EarlyCcsServer(HeartbeatServer):
                     if n == 2:
                         conn.sendall(record(21, b"\x02\x14"))  # fatal bad_record_mac
                 self._stop.wait(1)
+            except OSError:
+                return
+
+
+class RobotServer(HeartbeatServer):
+    """A TLS 1.2 server with static-RSA suites that really decrypts each premaster secret with
+    its own RSA key and answers the way the stacks ROBOT found did (Debian's OpenSSL 3 answers
+    every variant alike, so no real server the tests can start is an oracle). `mode`:
+
+    - "strong": a block that is not PKCS#1 conformant (not 00 02, padding under 8 bytes, no
+      00 separator) gets alert decrypt_error, anything else bad_record_mac for the Finished;
+    - "weak": only a block without any 00 after its first two bytes is told apart (alert
+      decode_error), which an attack needs far more queries to use;
+    - "noise": the alert takes turns between two, whatever the padding (a flaky middlebox);
+    - "silent": never reacts to the key exchange.
+    """
+
+    def __init__(self, mode: str) -> None:
+        super().__init__(bleed=False)
+        self.mode = mode
+        self.issued = weak_self_signed("robot.so-tttt.example")
+        key = self.issued.key
+        assert isinstance(key, rsa.RSAPrivateKey)
+        self._d, self._n = key.private_numbers().d, key.public_key().public_numbers().n
+        self._k = (key.key_size + 7) // 8
+        self._lock = threading.Lock()
+        self.key_exchanges = 0
+
+    def _alert_for(self, block: bytes) -> int | None:
+        with self._lock:
+            self.key_exchanges += 1
+            turn = self.key_exchanges
+        if self.mode == "noise":
+            return 20 if turn % 2 else 40
+        if self.mode == "silent":
+            return None
+        sep = block.find(b"\x00", 2)
+        if self.mode == "weak":
+            return 50 if sep < 0 else 20
+        conformant = block[:2] == b"\x00\x02" and sep >= 10
+        return 20 if conformant else 51
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                hello = parse_client_hello(self._record(conn))
+                if hello is None or hello.version != 0x0303:
+                    conn.sendall(ALERT_PROTOCOL_VERSION)
+                    return
+                suite = next((s for s in (0x002F, 0x0035) if s in hello.suites), None)
+                if suite is None:
+                    conn.sendall(ALERT_HANDSHAKE_FAILURE)
+                    return
+                der = self.issued.cert.public_bytes(serialization.Encoding.DER)
+                chain = len(der).to_bytes(3, "big") + der
+                certificate = handshake(11, len(chain).to_bytes(3, "big") + chain)
+                hello_msg = server_hello(0x0303, suite, b"\xff\x01\x00\x01\x00")
+                conn.sendall(record(22, hello_msg + certificate + handshake(14, b"")))
+                cke = self._record(conn)
+                if len(cke) < 11 or cke[0] != 22 or cke[5] != 16:
+                    return  # not a key exchange (another probe): close
+                ccs, fin = self._record(conn), self._record(conn)
+                if not ccs or not fin:
+                    return
+                ciphertext = int.from_bytes(cke[11:], "big")
+                block = pow(ciphertext, self._d, self._n).to_bytes(self._k, "big")
+                alert = self._alert_for(block)
+                if alert is None:
+                    self._stop.wait(10)
+                    return
+                conn.sendall(record(21, bytes([2, alert])))
             except OSError:
                 return

@@ -1,4 +1,5 @@
-"""Handshake features: insecure renegotiation, TLS compression (CRIME), OCSP stapling.
+"""Handshake features: insecure renegotiation, TLS compression (CRIME), OCSP stapling, and
+the vulnerability probes (Heartbleed, early CCS, ROBOT).
 
 All three are read from hellos Assay sends anyway (phase A and one stapling hello), so they
 cost at most one connection. TLS 1.3 removed renegotiation and compression, so a TLS 1.3-only
@@ -18,6 +19,8 @@ from checks.tls import (
     REF_BSI_WEB_TLS,
     REF_ISO_CRYPTO,
     REFERENCES,
+    accepted,
+    by_protocol,
     no_handshake,
     tls_facts,
     where,
@@ -394,4 +397,93 @@ class CcsInjection(Check):
         why = f.early_ccs_reason or "the probe got no answer"
         return not_assessed(
             f"TLS at {where(f)}: the early ChangeCipherSpec test was inconclusive ({why})"
+        )
+
+
+ROBOT_SNIPPET = """\
+# Turn off static-RSA key exchange (TLS_RSA_WITH_*): only ECDHE (and DHE) suites remain
+ssl_ciphers 'ECDHE+AESGCM:ECDHE+CHACHA20:!kRSA:!aNULL';  # nginx
+ssl_protocols TLSv1.2 TLSv1.3;
+SSLCipherSuite ECDHE+AESGCM:ECDHE+CHACHA20:!kRSA:!aNULL  # Apache httpd
+SSLProtocol -all +TLSv1.2 +TLSv1.3
+# appliances (F5, Citrix, Cisco, Radware ...): install the vendor's ROBOT fix as well
+# verify: no static-RSA suite may be accepted any more
+openssl s_client -connect portal.example.gov.vn:443 -tls1_2 -cipher kRSA </dev/null
+#   expected: handshake failure
+"""
+
+
+def _static_rsa(f: TlsFacts) -> dict[str, list[str]]:
+    """Static-RSA key-exchange suites accepted per protocol up to TLS 1.2."""
+    pairs = [(v, s) for v, s in accepted(f) if v in LEGACY and s.kex == "RSA"]
+    return by_protocol(pairs)
+
+
+class Robot(Check):
+    meta = CheckMeta(
+        id="tls.robot",
+        title="RSA key exchange is no padding oracle (ROBOT)",
+        target_kind=TargetKind.SERVICE,
+        facts=(TLS_FACTS,),
+        severity=Severity.HIGH,
+        rationale=(
+            "A server whose answer to a static-RSA key exchange depends on whether the "
+            "decrypted premaster secret was well-formed PKCS#1 v1.5 is a Bleichenbacher "
+            "oracle: with enough queries an attacker decrypts recorded sessions, without "
+            "forward secrecy, or signs messages with the server's private key (ROBOT, 2017)."
+        ),
+        remediation=Remediation(
+            text=(
+                "Disable the static-RSA (TLS_RSA_WITH_*) suites, keeping ECDHE ones, or update "
+                "the TLS stack or appliance firmware to a version with the ROBOT fix."
+            ),
+            snippet=ROBOT_SNIPPET,
+            snippet_lang="nginx / apache",
+        ),
+        references=(
+            Reference(scheme="cve", id="CVE-2017-13099"),
+            Reference(scheme="cve", id="CVE-2017-6168"),
+            Reference(scheme="cve", id="CVE-2017-17382"),
+            Reference(scheme="cve", id="CVE-2017-12373"),
+            Reference(scheme="cwe", id="CWE-203"),
+            Reference(scheme="url", id="https://robotattack.org/"),
+            Reference(scheme="url", id="https://www.rfc-editor.org/rfc/rfc5246#section-7.4.7.1"),
+            *REFERENCES,
+        ),
+        tags=("tls", "handshake", "vulnerability"),
+    )
+
+    def evaluate(self, facts: FactsView, params: BaseModel) -> Result:
+        f = tls_facts(facts)
+        if (err := no_handshake(f)) is not None:
+            return err
+        rsa = _static_rsa(f)
+        if not rsa:
+            return not_applicable(
+                f"TLS at {where(f)} accepts no static-RSA key exchange (TLS_RSA_WITH_*)"
+            )
+        tested = f.robot_protocol or max(rsa, key=LEGACY.index)
+        if f.robot == "not_vulnerable":
+            return passed(
+                f"TLS at {where(f)} answers every malformed RSA premaster secret under "
+                f"{tested} alike ({f.robot_reason.removeprefix('every variant got: ')})",
+                protocol=tested,
+                answers=f.robot_answers,
+            )
+        if f.robot in ("strong_oracle", "weak_oracle"):
+            strong = f.robot == "strong_oracle"
+            kind = "strong" if strong else "weak"
+            return failed(
+                f"TLS at {where(f)} is a {kind} RSA padding oracle under {tested} (ROBOT): "
+                f"{f.robot_reason}",
+                severity=Severity.CRITICAL if strong else None,
+                oracle=f.robot,
+                protocol=tested,
+                answers=f.robot_answers,
+            )
+        why = f.robot_reason or "the probe could not run"
+        return not_assessed(
+            f"TLS at {where(f)}: the ROBOT test under {tested} was inconclusive ({why})",
+            protocol=tested,
+            answers=f.robot_answers,
         )

@@ -2,7 +2,9 @@
 
 Assay sends its own ClientHellos (scanner/tlsprobe) instead of handshaking through the local
 OpenSSL, which has dropped RC4, 3DES and export suites and would therefore never see them on a
-server. Only hellos are sent; no handshake is completed and no application data is exchanged.
+server. No handshake is completed and no application data is exchanged; beyond hellos, only
+the vulnerability probes send a few crafted records (a malformed heartbeat, an early
+ChangeCipherSpec, ROBOT's key exchanges with garbage premaster secrets).
 The raw certificate chain of a TLS <= 1.2 handshake is kept (base64 DER) for the certificate
 checks, which parse it themselves.
 """
@@ -53,6 +55,11 @@ class TlsFacts(Facts):
     heartbleed_leaked: int | None = None  # bytes a malformed heartbeat got back (0: none)
     early_ccs: str | None = None  # refused / accepted / inconclusive (None: not testable)
     early_ccs_reason: str = ""
+    # ROBOT: not_vulnerable / weak_oracle / strong_oracle / inconclusive (None: not tested)
+    robot: str | None = None
+    robot_reason: str = ""
+    robot_protocol: str | None = None  # the version tested (None: no static-RSA suite)
+    robot_answers: dict[str, str] = Field(default_factory=dict)  # variant -> server's answer
     certificate_chain: list[str] = Field(default_factory=list)  # base64 DER, leaf first
     probes: int = 0  # connections made
     scanned_year: int = 0  # profiles with year horizons judge against this
@@ -111,6 +118,10 @@ def facts_from_scan(res: ScanResult, year: int) -> TlsFacts:
         heartbleed_leaked=res.heartbleed_leaked,
         early_ccs=res.early_ccs,
         early_ccs_reason=res.early_ccs_reason,
+        robot=res.robot,
+        robot_reason=res.robot_reason,
+        robot_protocol=VERSION_NAMES[res.robot_protocol] if res.robot_protocol else None,
+        robot_answers=res.robot_answers,
         certificate_chain=[base64.b64encode(c).decode("ascii") for c in res.certificates],
         probes=res.probes,
         scanned_year=year,

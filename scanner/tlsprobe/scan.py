@@ -10,7 +10,8 @@ B. suites per supported protocol by remove-and-retry (offer many, drop the one t
    ALPN; TLS_FALLBACK_SCSV; OCSP stapling (status_request); Heartbleed (one malformed
    heartbeat, sent only to a server that accepts the heartbeat extension); an early
    ChangeCipherSpec (CCS injection);
-C. server preference: the accepted suites offered in one order and then reversed.
+C. server preference: the accepted suites offered in one order and then reversed; ROBOT (at
+   most ten key exchanges with crafted RSA blocks) where a static-RSA suite was accepted.
 
 The local OpenSSL is not involved, so suites it has dropped (RC4, 3DES, export) are found.
 """
@@ -26,6 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from scanner.tlsprobe.endpoint import TlsEndpoint, TlsProbeError
 from scanner.tlsprobe.hello import HelloSpec
 from scanner.tlsprobe.probe import Answer, ccs_injection, heartbleed, probe
+from scanner.tlsprobe.robot import CONNECTIONS as ROBOT_CONNECTIONS
+from scanner.tlsprobe.robot import RobotAnswer, assess, robot_probe
 from scanner.tlsprobe.suites import (
     ECDHE_GROUPS,
     GROUP_CODES,
@@ -78,6 +81,10 @@ class ScanResult:
     heartbleed_leaked: int | None = None  # bytes over-read by a malformed heartbeat (0: none)
     early_ccs: str | None = None  # refused / accepted / inconclusive (CVE-2014-0224)
     early_ccs_reason: str = ""
+    robot: str | None = None  # not_vulnerable / weak_oracle / strong_oracle / inconclusive
+    robot_reason: str = ""
+    robot_protocol: int | None = None  # None: no static-RSA suite under TLS <= 1.2
+    robot_answers: dict[str, str] = field(default_factory=dict)  # variant -> what came back
     certificates: list[bytes] = field(default_factory=list)
     probes: int = 0
     errors: list[str] = field(default_factory=list)
@@ -268,6 +275,37 @@ class EndpointScanner:
         else:
             self._note("TLS_FALLBACK_SCSV", ans)
 
+    async def robot(self) -> None:
+        """ROBOT, on the highest TLS <= 1.2 version that accepted a static-RSA suite."""
+        res = self.result
+        rsa_suites: list[int] = []
+        version = None
+        for v in reversed(ORDER[:-1]):
+            pr = res.protocols.get(v)
+            if pr is None or not pr.supported:
+                continue
+            rsa_suites = [c for c in pr.suites if (s := suite(c)) and s.kex == "RSA"]
+            if rsa_suites:
+                version = v
+                break
+        if version is None:
+            return
+        res.robot_protocol = version
+        if self.max_probes - res.probes < ROBOT_CONNECTIONS:
+            res.robot_reason = f"probe budget left too small for {ROBOT_CONNECTIONS} connections"
+            return
+        spec = self._spec(version, rsa_suites)
+
+        async def connect(variant: str) -> RobotAnswer:
+            self._count()
+            async with self.sem:
+                return await robot_probe(
+                    self.ep, spec, variant, self.timeout, wait=min(self.timeout, 2.0)
+                )
+
+        verdict, res.robot_answers = await assess(connect)
+        res.robot, res.robot_reason = verdict.verdict, verdict.reason
+
     # -- phase C ----------------------------------------------------------------------------
     async def order(self, version: int) -> None:
         pr = self.result.protocols[version]
@@ -304,7 +342,7 @@ class EndpointScanner:
         if len(supported) >= 2:
             jobs.append(self.fallback(supported[-2]))
         await asyncio.gather(*jobs)
-        await asyncio.gather(*(self.order(v) for v in supported))
+        await asyncio.gather(*(self.order(v) for v in supported), self.robot())
         return res
 
 
