@@ -128,6 +128,30 @@ def test_untranslated_check_strings_are_counted_and_fall_back(
         assert gettext("Redis requires authentication") != "Redis requires authentication"
 
 
+def test_counting_sees_empty_and_fuzzy_entries_and_they_fall_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "de.po").write_text(
+        'msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid "Findings"\nmsgstr "Befunde"\n\n'
+        'msgid "Evidence"\nmsgstr ""\n\n'
+        '#, fuzzy\nmsgid "Remediation"\nmsgstr "Behebung?"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(i18n, "CATALOGUES", tmp_path)
+    i18n.translations.cache_clear()
+    try:
+        assert untranslated("de") == ["Evidence", "Remediation"]
+        with use_language("de"):
+            assert [gettext(s) for s in ("Findings", "Evidence", "Remediation")] == [
+                "Befunde",
+                "Evidence",
+                "Remediation",
+            ]
+    finally:
+        i18n.translations.cache_clear()
+
+
 def _checks() -> list[Check]:
     from scanner.plugins import load_registry
 
