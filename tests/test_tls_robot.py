@@ -121,6 +121,7 @@ def test_verdict_rules() -> None:
     assert moved.verdict == "inconclusive" and "no_separator: timeout" in moved.reason
     assert judge(weak).verdict == "inconclusive"  # a difference that was not repeated
     assert judge(_answers("timeout")).verdict == "inconclusive"  # silence proves nothing
+    assert judge(_answers("malformed record")).verdict == "inconclusive"  # nor does junk
 
 
 # -- real and scripted servers -----------------------------------------------------------------
@@ -205,3 +206,14 @@ def test_server_without_certificate_is_not_assessed_with_the_reason() -> None:
     assert f.supported == ["TLSv1.0", "TLSv1.2"]  # the rest of the scan is kept
     [r] = evaluate(Robot(), view)
     assert r.status is Status.NOT_ASSESSED and "no RSA certificate" in r.message
+
+
+def test_junk_after_the_key_exchange_is_bounded_and_not_assessed() -> None:
+    with RobotServer("junk") as srv:
+        view = _scan(srv)
+        assert srv.key_exchanges == 5
+    f = tls(view)
+    assert set(f.robot_answers.values()) == {"malformed record"}
+    assert f.supported == ["TLSv1.2"] and f.heartbeat is False  # the rest of the scan is kept
+    [r] = evaluate(Robot(), view)
+    assert r.status is Status.NOT_ASSESSED and "junk" in r.message

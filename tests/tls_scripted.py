@@ -288,7 +288,7 @@ class RobotServer(HeartbeatServer):
     - "weak": only a block without any 00 after its first two bytes is told apart (alert
       decode_error), which an attack needs far more queries to use;
     - "noise": the alert takes turns between two, whatever the padding (a flaky middlebox);
-    - "silent": never reacts to the key exchange.
+    - "silent": never reacts to the key exchange; "junk": answers it with 1 MB of garbage.
     """
 
     def __init__(self, mode: str) -> None:
@@ -308,7 +308,7 @@ class RobotServer(HeartbeatServer):
             turn = self.key_exchanges
         if self.mode == "noise":
             return 20 if turn % 2 else 40
-        if self.mode == "silent":
+        if self.mode in ("silent", "junk"):
             return None
         sep = block.find(b"\x00", 2)
         if self.mode == "weak":
@@ -342,6 +342,9 @@ class RobotServer(HeartbeatServer):
                 ciphertext = int.from_bytes(cke[11:], "big")
                 block = pow(ciphertext, self._d, self._n).to_bytes(self._k, "big")
                 alert = self._alert_for(block)
+                if self.mode == "junk":
+                    conn.sendall(b"\xee" * 1024 * 1024)
+                    return
                 if alert is None:
                     self._stop.wait(10)
                     return

@@ -481,7 +481,7 @@ class Robot(Check):
                 protocol=tested,
                 answers=f.robot_answers,
             )
-        why = f.robot_reason or "the probe could not run"
+        why = f.robot_reason or "; ".join(f.errors[:1]) or "the probe did not run"
         return not_assessed(
             f"TLS at {where(f)}: the ROBOT test under {tested} was inconclusive ({why})",
             protocol=tested,

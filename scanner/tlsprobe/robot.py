@@ -237,11 +237,11 @@ def _round_failed(answers: Mapping[str, RobotAnswer]) -> RobotVerdict | None:
 def judge(first: Mapping[str, str], second: Mapping[str, str] | None = None) -> RobotVerdict:
     """The ROBOT verdict from the answers of one round and, when they differ, a repeat.
 
-    Identical answers: no oracle. Answers that differ the same way twice: an oracle, "strong"
-    when a conformant block (correct) and a non-conformant one (wrong_first_bytes) get
-    different answers, since that is the original Bleichenbacher oracle; "weak" when only the
-    deeper defects are told apart, which needs far more queries. Answers that change on the
-    repeat are noise, never a pass.
+    Identical answers: no oracle (unless they are silence or junk, which prove nothing).
+    Answers that differ the same way twice: an oracle, "strong" when a conformant block
+    (correct) and a non-conformant one (wrong_first_bytes) get different answers, since that
+    is the original Bleichenbacher oracle; "weak" when only the deeper defects are told apart,
+    which needs far more queries. Answers that change on the repeat are noise, never a pass.
     """
     answers = [first[v] for v in VARIANTS]
     if len(set(answers)) == 1:
@@ -249,6 +249,8 @@ def judge(first: Mapping[str, str], second: Mapping[str, str] | None = None) -> 
             return RobotVerdict(
                 "inconclusive", "the server never reacted to the key exchange (timeout)"
             )
+        if answers[0].startswith("malformed"):
+            return RobotVerdict("inconclusive", "the server answered the key exchange with junk")
         return RobotVerdict("not_vulnerable", f"every variant got: {answers[0]}")
     if second is None:
         return RobotVerdict("inconclusive", "the answers differ and were not repeated")
