@@ -260,6 +260,85 @@ def test_hyperscan_and_re_engines_give_identical_results(seed: int) -> None:
     assert fa == fb
 
 
+class _SparseHs(HyperscanEngine):
+    """Never falls back: every chunk is confirmed line by line."""
+
+    MAX_EVENTS = 10**9
+
+
+class _DenseHs(HyperscanEngine):
+    """Always falls back: every chunk with a candidate is confirmed chunk-wide."""
+
+    MAX_EVENTS = 0
+
+
+def _reference(text: str) -> set[tuple[str, int, int, str]]:
+    """Each rule's own pattern on the whole text, no chunks, no prefilter."""
+    eng = ReEngine()
+    out = set()
+    for rule, pat in zip(eng.rules, eng.compiled, strict=True):
+        if rule.names_only:
+            continue
+        for m in pat.finditer(text):
+            out.add((rule.id, m.start(), m.end(), m.group(rule.value_group or 0)))
+    return out
+
+
+def _hostile_corpus(seed: int) -> str:
+    """Dense digit tables, non-ASCII lines, stamps at line starts, lines near the chunk size."""
+    rnd = random.Random(seed)
+    lines = []
+    for _ in range(400):
+        kind = rnd.randrange(6)
+        if kind == 0:  # a table of numbers: many candidate ends in one chunk
+            lines.append(";".join(str(rnd.randrange(10**8, 10**13)) for _ in range(30)))
+        elif kind == 1:
+            lines.append("Ủy ban nhân dân — SĐT 0912 345 678, CCCD 079203012345 — Độ mật: Mật")
+        elif kind == 2:
+            lines.append(
+                rnd.choice(["MẬT", " [TỐI MẬT] ", "TUYỆT MẬT", "CONFIDENTIAL", "GIẢI MẬT"])
+            )
+        elif kind == 3:  # one line of about a chunk, the plant at its very end
+            lines.append("ê" * rnd.randrange(7000, 8150) + " a.b@c.gov.vn")
+        elif kind == 4:
+            lines.append("token: ghp_" + "a1" * 18 + " password='Zx9!abcd' AKIAIOSFODNN7EXAMPLQ")
+        else:
+            lines.append("")
+    return "\n".join(lines)
+
+
+@pytest.mark.skipif("hyperscan" not in available_engines(), reason="hyperscan not installed")
+@pytest.mark.parametrize("seed", [4, 5])
+def test_engines_agree_with_the_plain_patterns_on_hostile_text(seed: int) -> None:
+    """Line-level confirmation, the dense-chunk fallback and `re` find exactly what each
+    rule's pattern finds on the whole text (the corpus has no line longer than a chunk)."""
+    text = _hostile_corpus(seed) + "\n" + _corpus(seed)
+    results = {
+        name: [(m.rule.id, m.start, m.end, m.value) for m in eng.scan(text)]
+        for name, eng in (
+            ("re", ReEngine()),
+            ("hs", HyperscanEngine()),
+            ("sparse", _SparseHs()),
+            ("dense", _DenseHs()),
+        )
+    }
+    assert results["hs"] == results["re"] == results["sparse"] == results["dense"]
+    assert set(results["re"]) == _reference(text)
+    assert len(results["re"]) > 2000
+    assert detect_text(text, "d", engine=_SparseHs()) == detect_text(text, "d", engine=ReEngine())
+
+
+@pytest.mark.skipif("hyperscan" not in available_engines(), reason="hyperscan not installed")
+def test_one_hyperscan_engine_serves_several_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    eng, text = HyperscanEngine(), _corpus(6)
+    want = eng.scan(text)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: eng.scan(text), range(8)))
+    assert all(g == want for g in got)
+
+
 def test_chunking_loses_no_match() -> None:
     line = "SĐT 0912345678 và CCCD 079203012345\n"
     text = line * 5000  # about 190 kB: several chunks

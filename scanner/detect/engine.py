@@ -10,6 +10,7 @@ Chunks are cut at line ends and no rule matches across a line break, so chunking
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -107,45 +108,129 @@ class ReEngine(_Base):
 
 
 class HyperscanEngine(_Base):
-    """Hyperscan in prefilter mode answers 'which rules may match in this chunk'."""
+    """Hyperscan in prefilter mode says where each rule may match; `re` confirms on those lines.
+
+    Every match of a rule's pattern is also a match of its prefilter pattern ending at the same
+    offset (or, for an `hs_pattern` override, a match of a prefix of it), so the line holding
+    each reported end offset holds every real match. The rule's own pattern then runs only on
+    those lines (`finditer` with pos/endpos on the chunk, so look-behinds and `^` see exactly
+    what they see on the whole chunk). A chunk that reports more than `MAX_EVENTS` candidate
+    ends (a table of numbers) is rescanned in single-match mode and confirmed chunk-wide, which
+    bounds the per-event Python work.
+    """
 
     name = "hyperscan"
+    MAX_EVENTS = 96
 
     def __init__(self, rules: Sequence[Rule] = RULES) -> None:
         import hyperscan  # optional dependency
 
         super().__init__(rules)
         self._hs = hyperscan
+        self._local = threading.local()  # scratch space is per thread
+        self._events = self._build(single=False)
+        self._single: Any = None  # built on the first dense chunk
+
+    def _build(self, single: bool) -> Any:
+        hs = self._hs
         exprs, flags = [], []
         for r in self.rules:
             pattern = (r.hs_pattern or r.pattern).replace("(?P<v>", "(")
-            f = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_SINGLEMATCH
-            f |= hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP
+            f = hs.HS_FLAG_PREFILTER | hs.HS_FLAG_UTF8 | hs.HS_FLAG_UCP
+            if single:
+                f |= hs.HS_FLAG_SINGLEMATCH
             if r.caseless:
-                f |= hyperscan.HS_FLAG_CASELESS
+                f |= hs.HS_FLAG_CASELESS
             if r.multiline:
-                f |= hyperscan.HS_FLAG_MULTILINE
+                f |= hs.HS_FLAG_MULTILINE
             exprs.append(pattern.encode())
             flags.append(f)
-        self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        self._db.compile(
-            expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags
-        )
-        self._scratch = hyperscan.Scratch(self._db)
+        db = hs.Database(mode=hs.HS_MODE_BLOCK)
+        db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags)
+        return db
 
-    def _candidates(self, chunk: str, idx: Sequence[int]) -> Sequence[int]:
+    def _scratch(self, db: Any) -> Any:
+        cache: dict[int, Any] = self._local.__dict__.setdefault("scratch", {})
+        s = cache.get(id(db))
+        if s is None:
+            s = cache[id(db)] = self._hs.Scratch(db)
+        return s
+
+    def scan(self, text: str, names_only: bool = False) -> list[RawMatch]:
+        wanted = [names_only or not r.names_only for r in self.rules]
+        out: list[RawMatch] = []
+        for off, chunk in chunks(text):
+            data = chunk.encode("utf-8", "surrogatepass")
+            ends: list[tuple[int, int]] = []
+
+            def on_match(
+                i: int, _f: int, to: int, _fl: int, _ctx: Any, ends: list[tuple[int, int]] = ends
+            ) -> bool:
+                ends.append((i, to))
+                return len(ends) > self.MAX_EVENTS
+
+            try:
+                db = self._events
+                db.scan(data, match_event_handler=on_match, scratch=self._scratch(db))
+            except self._hs.ScanTerminated:
+                self._dense(chunk, data, off, wanted, out)
+                continue
+            if ends:
+                self._confirm(chunk, data, off, ends, wanted, out)
+        return out
+
+    def _confirm(
+        self,
+        chunk: str,
+        data: bytes,
+        off: int,
+        ends: list[tuple[int, int]],
+        wanted: list[bool],
+        out: list[RawMatch],
+    ) -> None:
+        ascii_only = len(data) == len(chunk)
+        by_rule: dict[int, set[int]] = {}
+        for i, to in ends:
+            if wanted[i]:
+                # the byte line start of the line holding the match's last byte
+                by_rule.setdefault(i, set()).add(data.rfind(b"\n", 0, max(to - 1, 0)) + 1)
+        if not by_rule:
+            return
+        char_at: dict[int, int] = {}
+        if ascii_only:
+            char_at = {b: b for starts in by_rule.values() for b in starts}
+        else:
+            prev_b = prev_c = 0
+            for b in sorted({b for starts in by_rule.values() for b in starts}):
+                prev_c += len(data[prev_b:b].decode("utf-8", "surrogatepass"))
+                prev_b = b
+                char_at[b] = prev_c
+        n = len(chunk)
+        for i in sorted(by_rule):
+            rule, pat, group = self.rules[i], self.compiled[i], self.rules[i].value_group
+            for b in sorted(by_rule[i]):
+                start = char_at[b]
+                stop = chunk.find("\n", start)
+                for m in pat.finditer(chunk, start, n if stop < 0 else stop + 1):
+                    value = m.group(group) if group else m.group(0)
+                    out.append(RawMatch(rule, off + m.start(), off + m.end(), value))
+
+    def _dense(
+        self, chunk: str, data: bytes, off: int, wanted: list[bool], out: list[RawMatch]
+    ) -> None:
+        if self._single is None:
+            self._single = self._build(single=True)
         hits: set[int] = set()
 
         def on_match(i: int, _f: int, _t: int, _fl: int, _ctx: Any) -> None:
             hits.add(i)
 
-        self._db.scan(
-            chunk.encode("utf-8", "surrogatepass"),
-            match_event_handler=on_match,
-            scratch=self._scratch,
-        )
-        wanted = set(idx)
-        return sorted(h for h in hits if h in wanted)
+        self._single.scan(data, match_event_handler=on_match, scratch=self._scratch(self._single))
+        for i in sorted(h for h in hits if wanted[h]):
+            rule, group = self.rules[i], self.rules[i].value_group
+            for m in self.compiled[i].finditer(chunk):
+                value = m.group(group) if group else m.group(0)
+                out.append(RawMatch(rule, off + m.start(), off + m.end(), value))
 
 
 _DEFAULT: Engine | None = None

@@ -47,8 +47,10 @@ class TextPart:
 
 def fold(text: str) -> str:
     """Lower case without diacritics: 'Số Điện Thoại' -> 'so dien thoai'."""
-    text = text.lower().replace("đ", "d")
-    decomposed = unicodedata.normalize("NFD", text)
+    text = text.lower()
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d"))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
