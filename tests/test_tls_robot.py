@@ -23,7 +23,8 @@ from scanner.plugins import FactsView
 from scanner.tlsprobe import robot
 from scanner.tlsprobe.robot import VARIANTS, judge, pkcs1_block, rsa_encrypt_raw
 from tests.helpers import collect, evaluate
-from tests.servers_tls import HAVE_TLS_SERVERS, TlsSites, tls_sites
+from tests.servers_tls import HAVE_TLS_SERVERS, TlsSites, openssl_server, tls_sites
+from tests.tls_pki import TestCA
 from tests.tls_scripted import RobotServer, ScriptedTls, legacy_server
 
 COLLECTOR = TlsCollector()
@@ -217,3 +218,22 @@ def test_junk_after_the_key_exchange_is_bounded_and_not_assessed() -> None:
     assert f.supported == ["TLSv1.2"] and f.heartbeat is False  # the rest of the scan is kept
     [r] = evaluate(Robot(), view)
     assert r.status is Status.NOT_ASSESSED and "junk" in r.message
+
+
+@pytest.mark.real
+@pytest.mark.skipif(not HAVE_TLS_SERVERS, reason="openssl missing")
+def test_client_certificate_request(tmp_path: Path) -> None:
+    # openssl s_server asking for an optional client certificate: Assay answers with an empty
+    # Certificate, so the server goes on to decrypt (bad_record_mac for the Finished instead
+    # of unexpected_message for a missing Certificate)
+    issued = TestCA().issue(ips=("127.0.0.1",), key="rsa2048")
+    with openssl_server(tmp_path, issued, ["-tls1_2", "-verify", "1"]) as (addr, port):
+        view = collect([COLLECTOR], target(addr, port))
+    assert tls(view).robot_answers["correct"] == "alert bad_record_mac, then closed"
+    [r] = evaluate(Robot(), view)
+    assert r.status is Status.PASS
+    # one that requires it stops at the empty certificate: nothing was learnt about its RSA
+    with openssl_server(tmp_path, issued, ["-tls1_2", "-Verify", "1"]) as (addr, port):
+        view = collect([COLLECTOR], target(addr, port))
+    [r] = evaluate(Robot(), view)
+    assert r.status is Status.NOT_ASSESSED and "requires a client certificate" in r.message

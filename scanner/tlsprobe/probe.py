@@ -23,6 +23,7 @@ from scanner.tlsprobe.wire import (
     CT_HEARTBEAT,
     EXT_HEARTBEAT,
     HS_CERTIFICATE,
+    HS_CERTIFICATE_REQUEST,
     HS_SERVER_HELLO,
     HS_SERVER_HELLO_DONE,
     HS_SERVER_KEY_EXCHANGE,
@@ -52,6 +53,7 @@ class Answer:
     certificates: tuple[bytes, ...] = ()
     kex: KeyExchange | None = None
     reason: str = ""
+    client_cert_requested: bool = False  # a CertificateRequest came before ServerHelloDone
 
     @property
     def accepted(self) -> bool:
@@ -115,6 +117,7 @@ async def _exchange(reader: asyncio.StreamReader, spec: HelloSpec, read_kex: boo
     hello: ServerHello | None = None
     certs: tuple[bytes, ...] = ()
     kex: KeyExchange | None = None
+    cert_request = False
     while True:
         rec = await rd.record()
         if rec is None:
@@ -145,8 +148,10 @@ async def _exchange(reader: asyncio.StreamReader, spec: HelloSpec, read_kex: boo
                 certs = tuple(parse_certificates(msg))
             elif mtype == HS_SERVER_KEY_EXCHANGE:
                 kex = _key_exchange(hello, msg)
+            elif mtype == HS_CERTIFICATE_REQUEST:
+                cert_request = True
             elif mtype == HS_SERVER_HELLO_DONE:
-                return Answer("hello", hello, None, certs, kex)
+                return Answer("hello", hello, None, certs, kex, client_cert_requested=cert_request)
 
 
 async def probe(ep: TlsEndpoint, spec: HelloSpec, timeout: float, read_kex: bool = False) -> Answer:

@@ -33,6 +33,7 @@ from scanner.tlsprobe.wire import (
     CT_ALERT,
     CT_CHANGE_CIPHER_SPEC,
     CT_HANDSHAKE,
+    HS_CERTIFICATE,
     TlsParseError,
     parse_alert,
 )
@@ -60,6 +61,14 @@ HS_CLIENT_KEY_EXCHANGE = 16
 GARBAGE_FINISHED = bytes(range(0x40, 0x70))
 
 Random = Callable[[int], bytes]
+# What a server that insists on a client certificate answers the empty one Assay sends: it
+# stops there, so identical answers say nothing about its RSA decryption.
+CLIENT_CERT_ALERTS = (
+    "handshake_failure",
+    "bad_certificate",
+    "certificate_required",
+    "access_denied",
+)
 
 
 def _nonzero(n: int, rand: Random) -> bytes:
@@ -106,12 +115,18 @@ def _record(ctype: int, version: int, body: bytes) -> bytes:
     return struct.pack(">BHH", ctype, version, len(body)) + body
 
 
-def key_exchange_flight(ciphertext: bytes, version: int) -> bytes:
+def key_exchange_flight(ciphertext: bytes, version: int, empty_certificate: bool = False) -> bytes:
     """ClientKeyExchange (RFC 5246 7.4.7.1: a 2-byte length, then the ciphertext; SSLv3 has
-    no length), then ChangeCipherSpec and the garbage Finished, as three records at once."""
+    no length), then ChangeCipherSpec and the garbage Finished, as three records at once.
+
+    `empty_certificate`: the server asked for a client certificate, so an empty Certificate
+    message goes first (RFC 5246 7.4.6); a server that only requests one then goes on to
+    decrypt the premaster secret instead of stopping at the missing certificate."""
     prefix = b"" if version == SSL3 else struct.pack(">H", len(ciphertext))
     body = prefix + ciphertext
     cke = bytes([HS_CLIENT_KEY_EXCHANGE]) + len(body).to_bytes(3, "big") + body
+    if empty_certificate:
+        cke = bytes([HS_CERTIFICATE]) + b"\x00\x00\x03\x00\x00\x00" + cke
     return (
         _record(CT_HANDSHAKE, version, cke)
         + _record(CT_CHANGE_CIPHER_SPEC, version, b"\x01")
@@ -136,6 +151,7 @@ class RobotAnswer:
 
     answer: str | None
     reason: str = ""
+    client_cert_requested: bool = False
 
 
 async def _reaction(rd: _Reader, wait: float) -> str:
@@ -192,15 +208,21 @@ async def robot_probe(
                     return RobotAnswer(None, "the server sent no RSA certificate")
                 try:
                     block = pkcs1_block(variant, (key.key_size + 7) // 8, spec.version)
-                    flight = key_exchange_flight(rsa_encrypt_raw(block, key), ans.hello.version)
+                    flight = key_exchange_flight(
+                        rsa_encrypt_raw(block, key),
+                        ans.hello.version,
+                        empty_certificate=ans.client_cert_requested,
+                    )
                 except ValueError as exc:
                     return RobotAnswer(None, f"RSA key of {key.key_size} bits: {exc}")
+                asked = ans.client_cert_requested
                 try:
                     writer.write(flight)
                     await writer.drain()
                 except (ConnectionResetError, BrokenPipeError):
-                    return RobotAnswer("reset")
-                return RobotAnswer(await _reaction(_Reader(reader, MAX_BYTES_PER_PROBE), wait))
+                    return RobotAnswer("reset", client_cert_requested=asked)
+                got = await _reaction(_Reader(reader, MAX_BYTES_PER_PROBE), wait)
+                return RobotAnswer(got, client_cert_requested=asked)
             finally:
                 writer.close()
                 with contextlib.suppress(Exception):
@@ -280,6 +302,14 @@ async def assess(
         return failed, shown
     answers = {v: a.answer or "" for v, a in first.items()}
     if len(set(answers.values())) == 1:
+        if any(a.client_cert_requested for a in first.values()) and any(
+            answers[CORRECT].startswith(f"alert {name}") for name in CLIENT_CERT_ALERTS
+        ):
+            return RobotVerdict(
+                "inconclusive",
+                f"the server requires a client certificate and stopped there "
+                f"({answers[CORRECT]}), so no premaster secret was decrypted",
+            ), shown
         return judge(answers), shown
     second = await one_round()
     if (failed := _round_failed(second)) is not None:

@@ -49,6 +49,7 @@ ALERTS: dict[int, str] = {
     40: "handshake_failure",
     42: "bad_certificate",
     47: "illegal_parameter",
+    49: "access_denied",
     50: "decode_error",
     51: "decrypt_error",
     70: "protocol_version",
@@ -59,6 +60,7 @@ ALERTS: dict[int, str] = {
     109: "missing_extension",
     110: "unsupported_extension",
     112: "unrecognized_name",
+    116: "certificate_required",
     120: "no_application_protocol",
 }
 
