@@ -237,3 +237,12 @@ def test_client_certificate_request(tmp_path: Path) -> None:
         view = collect([COLLECTOR], target(addr, port))
     [r] = evaluate(Robot(), view)
     assert r.status is Status.NOT_ASSESSED and "requires a client certificate" in r.message
+
+
+def test_export_rsa_only_is_not_assessed_with_the_reason() -> None:
+    # RSA_EXPORT encrypts the premaster secret under a temporary key, not the certificate's
+    with ScriptedTls(legacy_server((0x0003,))) as srv:
+        view = _scan(srv)
+    assert tls(view).robot is None and tls(view).robot_answers == {}
+    [r] = evaluate(Robot(), view)
+    assert r.status is Status.NOT_ASSESSED and "only export RSA suites" in r.message

@@ -134,6 +134,12 @@ def key_exchange_flight(ciphertext: bytes, version: int, empty_certificate: bool
     )
 
 
+def static_rsa(codes: list[int] | tuple[int, ...]) -> list[int]:
+    """The static-RSA key-exchange suites among `codes`, export ones left out: those encrypt
+    the premaster secret under a temporary key from ServerKeyExchange, not the certificate's."""
+    return [c for c in codes if (s := suite(c)) and s.kex == "RSA" and "export" not in s.flags]
+
+
 def server_rsa_key(certificates: tuple[bytes, ...] | list[bytes]) -> rsa.RSAPublicKey | None:
     if not certificates:
         return None

@@ -28,7 +28,7 @@ from scanner.tlsprobe.endpoint import TlsEndpoint, TlsProbeError
 from scanner.tlsprobe.hello import HelloSpec
 from scanner.tlsprobe.probe import Answer, ccs_injection, heartbleed, probe
 from scanner.tlsprobe.robot import CONNECTIONS as ROBOT_CONNECTIONS
-from scanner.tlsprobe.robot import RobotAnswer, assess, robot_probe
+from scanner.tlsprobe.robot import RobotAnswer, assess, robot_probe, static_rsa
 from scanner.tlsprobe.suites import (
     ECDHE_GROUPS,
     GROUP_CODES,
@@ -280,15 +280,21 @@ class EndpointScanner:
         res = self.result
         rsa_suites: list[int] = []
         version = None
+        export_only = False
         for v in reversed(ORDER[:-1]):
             pr = res.protocols.get(v)
             if pr is None or not pr.supported:
                 continue
-            rsa_suites = [c for c in pr.suites if (s := suite(c)) and s.kex == "RSA"]
+            rsa_suites = static_rsa(pr.suites)
+            export_only |= any((s := suite(c)) and s.kex == "RSA" for c in pr.suites)
             if rsa_suites:
                 version = v
                 break
         if version is None:
+            if export_only:
+                res.robot_reason = (
+                    "only export RSA suites are accepted, whose key exchange uses a temporary key"
+                )
             return
         res.robot_protocol = version
         if self.max_probes - res.probes < ROBOT_CONNECTIONS:
