@@ -270,6 +270,14 @@ class Store(_Strict):
     credential: CredentialRef | None = None
     networked: bool = True  # a marked document on a networked store is critical
 
+    @model_validator(mode="after")
+    def _smb_location(self) -> Store:
+        if self.kind == "smb":
+            from scanner.stores.smb import parse_smb_url
+
+            parse_smb_url(self.location)  # ValueError names the location and what is wrong
+        return self
+
 
 class Unit(_Strict):
     id: str

@@ -19,7 +19,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   # chromium (+ chromium-driver for Selenium): renders the HTML report and drives the dashboard.
   apt-get install -y -qq --no-install-recommends \
     nmap vsftpd redis-server nginx-light libnginx-mod-mail inetutils-inetd inetutils-telnetd postgresql \
-    openssh-server openssh-client sudo chromium chromium-driver \
+    openssh-server openssh-client sudo chromium chromium-driver samba iproute2 \
     fonts-dejavu-core ca-certificates >/dev/null
 fi
 python3 -m pip install -q -e '.[test]'

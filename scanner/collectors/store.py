@@ -36,7 +36,7 @@ from scanner.plugins import CollectContext, Collector
 from scanner.stores.base import Connector, Entry, Exposure, StoreError, TooLarge, TooManyEntries
 from scanner.stores.cache import ScanCache, default_dir
 
-KINDS = ("local", "webdav", "s3", "smb")  # smb: scope-checked, then a clear error
+KINDS = ("local", "webdav", "s3", "smb")
 MAX_FINDINGS_PER_DOC = 50  # masked samples kept per document (counts stay complete)
 MAX_LISTED = 500  # documents named in 'unreached'
 
@@ -219,10 +219,13 @@ class StoreDocumentsCollector(Collector):
 
             address = ctx.scope.resolve_url_host(store.location)
             return S3Store(store.location, address, creds, timeout=ctx.probe_timeout)
-        # SMB shares: the smbprotocol connector is not part of this version yet; say so
-        # instead of reporting the share as clean.
-        ctx.scope.resolve_url_host("smb:" + store.location.replace("\\", "/"))
-        raise StoreError(f"store {store.id}: SMB shares are not scanned yet (no connector)")
+        from scanner.stores.smb import SmbStore
+
+        address = ctx.scope.resolve_url_host(store.location)
+        try:
+            return SmbStore(store.location, address, creds, timeout=ctx.probe_timeout)
+        except StoreError as exc:
+            raise StoreError(f"store {store.id}: {exc}") from None
 
     # -- scanning ------------------------------------------------------------------------------
     def _scan(self, store: Store, conn: Connector) -> StoreDocuments:
@@ -269,7 +272,7 @@ class StoreDocumentsCollector(Collector):
             if doc is not None and (doc.findings or doc.skipped or doc.notes):
                 facts.documents.append(doc)
         # the exposure may have learnt more while walking (world-readable folders)
-        facts.exposure = conn.exposure() if store.kind == "local" else exposure
+        facts.exposure = conn.exposure() if store.kind in ("local", "smb") else exposure
         cache.save()
         facts.score = _score(facts)
         return facts

@@ -1,0 +1,529 @@
+"""SMB shares (Samba, Windows) through smbprotocol's low-level API, SMB 2/3.
+
+Why the low-level API and not `smbclient`: `smbclient` keeps one process-wide connection pool
+keyed by server, so a guest probe, a cleartext probe and the scanning session to the same
+server would share state and credentials; it also hides the negotiate result, the session's
+guest flag and the share's encryption flag, which are the exposure facts. Here every probe has
+its own connection, and every request runs under a watchdog that closes the socket when the
+server stops answering (smbprotocol waits without a limit otherwise).
+
+Exposure facts:
+* guest / anonymous: a session set up with an unknown user name; a server that maps it to
+  guest ("map to guest = Bad User") and then lists the share is readable by anyone;
+* cleartext: the share accepts an unencrypted tree connect (SMB3 encryption not required);
+* SMB1 offered: one NT LM 0.12 negotiate on its own connection (smbprotocol speaks no SMB1);
+* signing not required: the SMB2 negotiate's security mode;
+* permissions: the DACL of the share root, each folder and each file (READ_CONTROL); a read
+  grant to Everyone, Guest(s) or Anonymous is public, to Authenticated Users / Users / Domain
+  Users every account. Share-level ACLs need DCE/RPC (srvsvc) and are not read.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from scanner.stores.base import Connector, Entry, Exposure, StoreError, TooLarge, TooManyEntries
+
+DEFAULT_PORT = 445
+GUEST_PROBE_USER = "assay-guest-probe"  # unknown on purpose: tests "map to guest = Bad User"
+MAX_SD_BYTES = 64 * 1024
+MAX_LISTING_ROUNDS = 10_000  # QUERY_DIRECTORY rounds per folder
+_READ_BITS = 0x00000001 | 0x80000000 | 0x10000000  # READ_DATA/LIST, GENERIC_READ, GENERIC_ALL
+_INHERIT_ONLY = 0x08
+_SIGNING_REQUIRED = 0x02
+
+# who a SID stands for; "anyone" includes guests, "accounts" every logged-in user
+_ANYONE = {"S-1-1-0": "Everyone", "S-1-5-7": "Anonymous", "S-1-5-32-546": "Guests"}
+_ACCOUNTS = {"S-1-5-11": "Authenticated Users", "S-1-5-32-545": "Users"}
+
+
+def parse_smb_url(url: str) -> tuple[str, int, str, str]:
+    """(host, port, share, path inside the share, '/'-separated) of smb://host[:port]/share/p."""
+    parts = urlsplit(url)
+    if parts.scheme != "smb" or not parts.hostname:
+        raise ValueError(f"{url!r} is not an smb://ADDRESS[:PORT]/share[/path] location")
+    if parts.username or parts.password:
+        raise ValueError("an SMB location must not embed a user or password; use credential")
+    if "\\" in url or parts.query or parts.fragment:
+        raise ValueError(f"{url!r}: use '/' separators and no query or fragment")
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        raise ValueError(f"{url!r} has an invalid port") from None
+    segs = [unquote(s) for s in parts.path.split("/") if s]
+    if not segs:
+        raise ValueError(f"{url!r} names no share (smb://ADDRESS/share)")
+    if any(s in (".", "..") for s in segs):
+        raise ValueError(f"{url!r}: '.' and '..' are not allowed in the path")
+    bad = set('<>:"|?*') | {chr(c) for c in range(32)}
+    if any(c in bad for s in segs for c in s):
+        raise ValueError(f"{url!r}: a share or folder name contains a character SMB forbids")
+    return parts.hostname, port, segs[0], "/".join(segs[1:])
+
+
+# -- security descriptors ---------------------------------------------------------------------
+def _sid(data: bytes, off: int) -> tuple[str, int]:
+    if off + 8 > len(data):
+        raise ValueError("SID runs past the descriptor")
+    rev, count = data[off], data[off + 1]
+    auth = int.from_bytes(data[off + 2 : off + 8], "big")
+    end = off + 8 + 4 * count
+    if end > len(data) or count > 15:
+        raise ValueError("SID sub-authorities run past the descriptor")
+    subs = struct.unpack_from(f"<{count}I", data, off + 8)
+    return "-".join(["S", str(rev), str(auth), *map(str, subs)]), end
+
+
+def _who(sid: str) -> tuple[str, str] | None:
+    """('anyone'|'accounts', label) for the well-known groups that matter, else None."""
+    if sid in _ANYONE:
+        return "anyone", _ANYONE[sid]
+    if sid in _ACCOUNTS:
+        return "accounts", _ACCOUNTS[sid]
+    if sid.startswith("S-1-5-21-") and sid.endswith(("-501", "-514")):
+        return "anyone", "Guest" if sid.endswith("-501") else "Domain Guests"
+    if sid.startswith("S-1-5-21-") and sid.endswith("-513"):
+        return "accounts", "Domain Users"
+    return None
+
+
+@dataclass(frozen=True)
+class ReadGrants:
+    anyone: tuple[str, ...] = ()  # labels of public principals granted read
+    accounts: tuple[str, ...] = ()  # labels of every-account principals granted read
+
+    def summary(self) -> str:
+        return ",".join(f"{w}:R" for w in (*self.anyone, *self.accounts))
+
+
+def read_grants(sd: bytes) -> ReadGrants:
+    """Who may read, from a self-relative SECURITY_DESCRIPTOR (MS-DTYP 2.4.6). A descriptor
+    without a DACL grants everyone everything; a hostile one raises ValueError."""
+    if len(sd) < 20 or sd[0] != 1:
+        raise ValueError("not a self-relative security descriptor")
+    control = struct.unpack_from("<H", sd, 2)[0]
+    dacl_off = struct.unpack_from("<I", sd, 16)[0]
+    if not control & 0x0004 or dacl_off == 0:  # SE_DACL_PRESENT unset: a NULL DACL
+        return ReadGrants(anyone=("Everyone (no DACL)",))
+    if dacl_off + 8 > len(sd):
+        raise ValueError("DACL offset past the descriptor")
+    count = struct.unpack_from("<H", sd, dacl_off + 4)[0]
+    anyone: list[str] = []
+    accounts: list[str] = []
+    denied: set[str] = set()
+    pos = dacl_off + 8
+    for _ in range(count):
+        if pos + 8 > len(sd):
+            raise ValueError("ACE runs past the descriptor")
+        ace_type, flags, size = sd[pos], sd[pos + 1], struct.unpack_from("<H", sd, pos + 2)[0]
+        if size < 8 or pos + size > len(sd):
+            raise ValueError("ACE with an impossible size")
+        if ace_type in (0, 1) and not flags & _INHERIT_ONLY:
+            mask = struct.unpack_from("<I", sd, pos + 4)[0]
+            sid, _ = _sid(sd, pos + 8)
+            who = _who(sid)
+            if who and mask & _READ_BITS:
+                kind, label = who
+                if ace_type == 1:
+                    denied.add(label)
+                elif label not in denied:
+                    (anyone if kind == "anyone" else accounts).append(label)
+        pos += size
+    return ReadGrants(tuple(dict.fromkeys(anyone)), tuple(dict.fromkeys(accounts)))
+
+
+# -- SMB1 ---------------------------------------------------------------------------------------
+def smb1_offered(address: str, port: int, timeout: float) -> bool | None:
+    """True when the server answers an SMB1 NT LM 0.12 negotiate with that dialect; False when
+    it refuses or closes; None when the answer is not SMB at all."""
+    dialects = b"\x02NT LM 0.12\x00"
+    header = (
+        b"\xffSMB\x72" + b"\x00" * 4 + b"\x18" + struct.pack("<H", 0xC801) + b"\x00" * 12
+        + struct.pack("<HHHH", 0, 0xFEFF, 0, 0)
+    )  # fmt: skip
+    msg = header + b"\x00" + struct.pack("<H", len(dialects)) + dialects
+    data = b""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as s:
+            s.sendall(struct.pack(">I", len(msg)) + msg)
+            while len(data) < 4 + 37:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except TimeoutError:
+        return None if not data else False
+    except OSError:
+        return False if data == b"" else None
+    if len(data) < 4 + 35:
+        return False  # closed the connection: SMB1 is off
+    smb = data[4:]
+    if smb[:4] == b"\xfeSMB":
+        return False
+    if smb[:4] != b"\xffSMB":
+        return None
+    status = struct.unpack_from("<I", smb, 5)[0]
+    if status != 0 or smb[32] == 0:
+        return False
+    return struct.unpack_from("<H", smb, 33)[0] != 0xFFFF
+
+
+# -- the connector ----------------------------------------------------------------------------
+class _Session:
+    """One TCP connection, one session, one tree: closed together."""
+
+    def __init__(self, conn: Any, session: Any, tree: Any) -> None:
+        self.conn, self.session, self.tree = conn, session, tree
+
+    def close(self) -> None:
+        with suppress(Exception):
+            self.conn.disconnect(True, timeout=2)
+        with suppress(Exception):
+            self.conn.transport.close()
+
+
+class SmbStore(Connector):
+    kind = "smb"
+
+    def __init__(
+        self,
+        url: str,
+        address: str,
+        creds: tuple[str, str] | None,
+        timeout: float = 5.0,
+        file_acls: bool = True,
+    ) -> None:
+        try:
+            _, self.port, self.share, self.root = parse_smb_url(url)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
+        self.address = address
+        self.where = f"smb://{address}:{self.port}/{self.share}"
+        self.creds = creds
+        self.timeout = timeout
+        self.file_acls = file_acls
+        self._guest: tuple[bool | None, str] | None = None
+        self._dirs_open: list[str] = []  # folders readable by anyone / every account
+        self._exposure: Exposure | None = None
+        if creds is None:
+            self.main = self._open(None, encrypt=False, probe="guest")
+        else:
+            self.main = self._open(creds, encrypt=None, probe="")
+        self.encrypted = bool(self.main.session.encrypt_data or self.main.tree.encrypt_data)
+
+    # -- plumbing --------------------------------------------------------------------------
+    @contextmanager
+    def _watch(self, conn: Any, what: str) -> Iterator[None]:
+        """Close the socket when the server has not answered within the timeout."""
+        fired = threading.Event()
+
+        def fire() -> None:
+            fired.set()
+            with suppress(Exception):
+                conn.transport.close()
+
+        timer = threading.Timer(self.timeout, fire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:
+            if fired.is_set():
+                raise StoreError(
+                    f"{self.where}: the server stopped answering while {what} "
+                    f"(no reply within {self.timeout:g} s)"
+                ) from None
+            raise StoreError(f"{self.where}: {what} failed: {_reason(exc)}") from None
+        finally:
+            timer.cancel()
+
+    def _open(self, creds: tuple[str, str] | None, encrypt: bool | None, probe: str) -> _Session:
+        """A session on the share. encrypt None: encrypt when the server can (scanning),
+        False: never (the cleartext and guest probes)."""
+        from smbprotocol.connection import Connection
+        from smbprotocol.exceptions import (
+            AccessDenied,
+            BadNetworkName,
+            LogonFailure,
+            SMBAuthenticationError,
+        )
+        from smbprotocol.session import Session
+        from smbprotocol.tree import TreeConnect
+
+        guest = creds is None
+        conn = Connection(uuid.uuid4(), self.address, self.port, require_signing=not guest)
+        try:
+            conn.connect(timeout=self.timeout)
+        except (ValueError, OSError) as exc:
+            raise StoreError(f"{self.where}: cannot connect ({_reason(exc)})") from None
+        except Exception as exc:
+            with suppress(Exception):
+                conn.transport.close()
+            raise StoreError(f"{self.where}: SMB negotiate failed: {_reason(exc)}") from None
+        user, password = creds if creds else (GUEST_PROBE_USER, "-")
+        want_enc = bool(conn.supports_encryption) if encrypt is None else encrypt
+        sess = Session(conn, user, password, require_encryption=want_enc, auth_protocol="ntlm")
+        tree = TreeConnect(sess, rf"\\{self.address}\{self.share}")
+        holder = _Session(conn, sess, tree)
+        try:
+            with self._watch(conn, "logging on"):
+                try:
+                    sess.connect()
+                except (LogonFailure, SMBAuthenticationError):
+                    who = "an unknown user (guest)" if guest else f"user {user!r}"
+                    raise StoreError(
+                        f"{self.where}: logon refused for {who}"
+                        + ("" if guest else " (wrong user name or password?)")
+                    ) from None
+            if guest and sess.session_key is not None:
+                raise StoreError(f"{self.where}: the unknown user was logged on as a real user")
+            with self._watch(conn, f"connecting to share {self.share!r}"):
+                try:
+                    tree.connect(require_secure_negotiate=not guest)
+                except BadNetworkName:
+                    raise StoreError(f"{self.where}: share {self.share!r} does not exist") from None
+                except AccessDenied:
+                    raise StoreError(
+                        f"{self.where}: access to share {self.share!r} denied"
+                        + (" (unencrypted)" if probe == "cleartext" else "")
+                    ) from None
+        except StoreError:
+            holder.close()
+            raise
+        return holder
+
+    # -- exposure --------------------------------------------------------------------------
+    def exposure(self) -> Exposure:
+        """Probed once; later calls add the folders found open while walking."""
+        if self._exposure is None:
+            self._exposure = self._probe()
+        exp = self._exposure.model_copy(deep=True)
+        exp.world_readable_dirs = list(dict.fromkeys(self._dirs_open))
+        return exp
+
+    def _probe(self) -> Exposure:
+        exp = Exposure(transport="smb-encrypted" if self.encrypted else "smb")
+        security_mode = int(self.main.conn.server_security_mode or 0)
+        dialect = int(self.main.conn.dialect or 0)
+        exp.notes.append(f"SMB dialect {dialect >> 8}.{dialect & 0xFF:02x} negotiated")
+        if not security_mode & _SIGNING_REQUIRED:
+            exp.notes.append("signing not required: messages can be altered on the way")
+        smb1 = smb1_offered(self.address, self.port, self.timeout)
+        if smb1:
+            exp.notes.append("SMB1 (NT LM 0.12) offered")
+        elif smb1 is None:
+            exp.notes.append("SMB1 support could not be determined")
+        # guest access
+        if self.creds is None:
+            exp.anonymous_read = exp.public_listing = True
+            exp.anonymous_detail = "an unknown user was logged on as guest and listed the share"
+            exp.cleartext = True  # a guest session cannot sign or encrypt
+        else:
+            exp.anonymous_read, exp.anonymous_detail = self._guest_probe()
+            exp.public_listing = exp.anonymous_read
+            exp.cleartext = self._cleartext_probe() if self.encrypted else True
+        if exp.cleartext:
+            exp.notes.append("the share is served without SMB3 encryption")
+        with suppress(StoreError):
+            grants = self._grants(self.root, directory=True)
+            if grants and grants.anyone:
+                exp.public_acl.append(f"share root: {', '.join(grants.anyone)} read")
+        return exp
+
+    def _guest_probe(self) -> tuple[bool, str]:
+        try:
+            probe = self._open(None, encrypt=False, probe="guest")
+        except StoreError as exc:
+            return False, f"guest refused: {str(exc).split(': ', 1)[-1]}"
+        try:
+            listed = sum(1 for _ in self._list(probe, self.root))
+        except StoreError as exc:
+            return False, f"guest logged on but could not list: {str(exc).split(': ', 1)[-1]}"
+        finally:
+            probe.close()
+        return True, f"an unknown user was logged on as guest and listed {listed} entries"
+
+    def _cleartext_probe(self) -> bool:
+        """True when the share also accepts a signed but unencrypted session."""
+        try:
+            probe = self._open(self.creds, encrypt=False, probe="cleartext")
+        except StoreError:
+            return False
+        forced = bool(probe.session.encrypt_data or probe.tree.encrypt_data)  # server's demand
+        probe.close()
+        return not forced
+
+    def _grants(self, path: str, directory: bool) -> ReadGrants | None:
+        from smbprotocol.open import SMB2QueryInfoRequest, SMB2QueryInfoResponse
+
+        s = self.main
+        with self._handle(s, path, directory, read_control=True) as fh:
+            if fh is None:
+                return None
+            q = SMB2QueryInfoRequest()
+            q["info_type"] = 3  # SMB2_0_INFO_SECURITY
+            q["output_buffer_length"] = MAX_SD_BYTES
+            q["additional_information"] = 0x4  # DACL_SECURITY_INFORMATION
+            q["file_id"] = fh.file_id
+            with self._watch(s.conn, f"reading the permissions of {path or '/'}"):
+                req = s.conn.send(q, s.session.session_id, s.tree.tree_connect_id)
+                resp = s.conn.receive(req)
+                r = SMB2QueryInfoResponse()
+                r.unpack(resp["data"].get_value())
+                sd = bytes(r["buffer"].get_value())
+        try:
+            return read_grants(sd)
+        except ValueError as exc:
+            raise StoreError(
+                f"{self.where}: {path or '/'}: bad security descriptor ({exc})"
+            ) from None
+
+    @contextmanager
+    def _handle(
+        self, s: _Session, path: str, directory: bool, read_control: bool = False
+    ) -> Iterator[Any]:
+        from smbprotocol.exceptions import AccessDenied
+        from smbprotocol.open import (
+            CreateDisposition,
+            CreateOptions,
+            FileAttributes,
+            ImpersonationLevel,
+            Open,
+            ShareAccess,
+        )
+
+        fh = Open(s.tree, path.replace("/", "\\"))
+        access = 0x00020000 if read_control else 0x00000001 | 0x00000080  # READ_CONTROL | data
+        if directory and not read_control:
+            access = 0x00000001 | 0x00000080  # LIST_DIRECTORY | READ_ATTRIBUTES
+        with self._watch(s.conn, f"opening {path or '/'}"):
+            try:
+                fh.create(
+                    ImpersonationLevel.Impersonation,
+                    access,
+                    FileAttributes.FILE_ATTRIBUTE_DIRECTORY if directory else 0,
+                    ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
+                    CreateDisposition.FILE_OPEN,
+                    CreateOptions.FILE_DIRECTORY_FILE
+                    if directory
+                    else CreateOptions.FILE_NON_DIRECTORY_FILE,
+                )
+            except AccessDenied:
+                if read_control:
+                    fh = None
+                else:
+                    raise StoreError(f"{self.where}: {path or '/'}: access denied") from None
+        try:
+            yield fh
+        finally:
+            if fh is not None:
+                with suppress(Exception), self._watch(s.conn, f"closing {path or '/'}"):
+                    fh.close()
+
+    # -- listing ---------------------------------------------------------------------------
+    def _list(self, s: _Session, path: str) -> Iterator[tuple[str, bool, int, float | None]]:
+        from smbprotocol.exceptions import NoMoreFiles
+        from smbprotocol.file_info import FileInformationClass
+
+        with self._handle(s, path, directory=True) as fh:
+            for _ in range(MAX_LISTING_ROUNDS):
+                with self._watch(s.conn, f"listing {path or '/'}"):
+                    try:
+                        batch = fh.query_directory(
+                            "*", FileInformationClass.FILE_ID_BOTH_DIRECTORY_INFORMATION
+                        )
+                    except NoMoreFiles:
+                        return
+                if not batch:
+                    return
+                for e in batch:
+                    name = e["file_name"].get_value().decode("utf-16-le", "replace")
+                    if name in (".", ".."):
+                        continue
+                    is_dir = bool(e["file_attributes"].get_value() & 0x10)
+                    mtime = e["last_write_time"].get_value()
+                    ts = mtime.timestamp() if hasattr(mtime, "timestamp") else None
+                    yield name, is_dir, int(e["end_of_file"].get_value()), ts
+            raise StoreError(f"{self.where}: {path or '/'}: listing does not end")
+
+    def walk(self, max_entries: int, max_depth: int) -> Iterator[Entry]:
+        count = 0
+        stack: list[tuple[str, int]] = [(self.root, 0)]
+        while stack:
+            path, depth = stack.pop()
+            if self.file_acls:
+                self._note_folder(path)
+            subdirs = []
+            for name, is_dir, size, mtime in sorted(self._list(self.main, path)):
+                full = f"{path}/{name}" if path else name
+                if is_dir:
+                    if depth + 1 <= max_depth:
+                        subdirs.append((full, depth + 1))
+                    continue
+                count += 1
+                if count > max_entries:
+                    raise TooManyEntries(max_entries)
+                world, mode = None, ""
+                if self.file_acls:
+                    with suppress(StoreError):
+                        g = self._grants(full, directory=False)
+                        if g is not None:
+                            world, mode = bool(g.anyone or g.accounts), g.summary()
+                rel = full[len(self.root) :].lstrip("/") if self.root else full
+                yield Entry(
+                    path=rel,
+                    size=size,
+                    mtime=mtime,
+                    etag=f"{size}-{mtime}",
+                    world_readable=world,
+                    mode=mode,
+                )
+            stack.extend(sorted(subdirs, reverse=True))
+
+    def _note_folder(self, path: str) -> None:
+        with suppress(StoreError):
+            g = self._grants(path, directory=True)
+            if g and (g.anyone or g.accounts):
+                rel = (path[len(self.root) :] if self.root else path).strip("/")
+                self._dirs_open.append(f"/{rel} ({g.summary()})")
+
+    def read(self, entry: Entry, max_bytes: int) -> bytes:
+        if entry.size is not None and entry.size > max_bytes:
+            raise TooLarge(f"{entry.path}: listed as {entry.size} bytes (limit {max_bytes})")
+        s = self.main
+        full = f"{self.root}/{entry.path}" if self.root else entry.path
+        chunk = max(4096, min(int(s.conn.max_read_size or 65536), 1024 * 1024))
+        body = bytearray()
+        with self._handle(s, full, directory=False) as fh:
+            while len(body) <= max_bytes:
+                with self._watch(s.conn, f"reading {entry.path}"):
+                    try:
+                        data = fh.read(len(body), min(chunk, max_bytes + 1 - len(body)))
+                    except Exception as exc:
+                        if type(exc).__name__ == "EndOfFile":
+                            break
+                        raise
+                if not data:
+                    break
+                body += data
+        if len(body) > max_bytes:
+            raise TooLarge(f"{entry.path}: more than {max_bytes} bytes (listed as {entry.size})")
+        return bytes(body)
+
+    def close(self) -> None:
+        self.main.close()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "..."

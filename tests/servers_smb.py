@@ -1,0 +1,206 @@
+"""A real Samba server (smbd) started by the tests as root with its own smb.conf, on its own
+loopback address and a free port, plus a scripted SMB server that negotiates and then falls
+silent (a fault a real Samba cannot be configured into).
+
+smbd only binds addresses that sit on an interface, so the picked 127.x.y.z is added to `lo`
+as a /32 for the life of the server and removed afterwards (needs CAP_NET_ADMIN; without it
+the tests are skipped with that reason).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.helpers import free_port, pick_loopback, wait_port
+
+SMB_USER = "root"  # a Unix account must back a Samba user; root avoids creating one
+SMB_PASSWORD = "Assay-smb-test-9"
+
+
+@dataclass(frozen=True)
+class Samba:
+    address: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    def url(self, share: str) -> str:
+        return f"smb://{self.address}:{self.port}/{share}"
+
+
+def samba_unavailable() -> str:
+    """Why Samba cannot run here, or '' when it can."""
+    if shutil.which("smbd") is None or shutil.which("smbpasswd") is None:
+        return "smbd/smbpasswd not installed (apt-get install -y samba)"
+    import os
+
+    if os.geteuid() != 0:
+        return "smbd must be started as root"
+    return ""
+
+
+def _conf(tmp: Path, addr: str, port: int, shares: dict[str, dict[str, str]], glob: str) -> Path:
+    dirs = {d: tmp / d for d in ("private", "lock", "state", "cache", "pid", "ncalrpc")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "[global]",
+        "server role = standalone server",
+        f"interfaces = {addr}",
+        "bind interfaces only = yes",
+        f"smb ports = {port}",
+        "disable netbios = yes",
+        "server services = smb",
+        f"private dir = {dirs['private']}",
+        f"lock directory = {dirs['lock']}",
+        f"state directory = {dirs['state']}",
+        f"cache directory = {dirs['cache']}",
+        f"pid directory = {dirs['pid']}",
+        f"ncalrpc dir = {dirs['ncalrpc']}",
+        f"passdb backend = tdbsam:{dirs['private'] / 'passdb.tdb'}",
+        f"log file = {tmp / 'log.%m'}",
+        "log level = 1",
+        "load printers = no",
+        "printing = bsd",
+        "printcap name = /dev/null",
+        "disable spoolss = yes",
+        "usershare path =",
+        "guest account = nobody",
+        glob,
+    ]
+    for name, opts in shares.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {v}" for k, v in opts.items()]
+    conf = tmp / "smb.conf"
+    conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return conf
+
+
+@contextmanager
+def samba(tmp: Path, shares: dict[str, dict[str, str]], glob: str = "") -> Iterator[Samba]:
+    """smbd in the foreground with `shares` (name -> smb.conf options) and extra [global]
+    lines; one user SMB_USER / SMB_PASSWORD in a tdbsam under tmp."""
+    addr = pick_loopback()
+    added = subprocess.run(
+        ["ip", "addr", "add", f"{addr}/32", "dev", "lo"], capture_output=True, timeout=10
+    )
+    if added.returncode != 0:
+        import pytest
+
+        pytest.skip(f"cannot add {addr} to lo for smbd: {added.stderr.decode().strip()}")
+    proc = None
+    log = None
+    try:
+        port = free_port(addr)
+        conf = _conf(tmp, addr, port, shares, glob)
+        subprocess.run(
+            ["smbpasswd", "-c", str(conf), "-a", "-s", SMB_USER],
+            input=f"{SMB_PASSWORD}\n{SMB_PASSWORD}\n".encode(),
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+        log = (tmp / "smbd.out").open("wb")
+        proc = subprocess.Popen(
+            ["smbd", "--foreground", "--no-process-group", "--debug-stdout",
+             f"--configfile={conf}"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # smbd signals its whole process group when it stops
+        )  # fmt: skip
+        try:
+            wait_port(addr, port, timeout=30)
+        except Exception as exc:
+            raise RuntimeError(
+                f"smbd did not listen on {addr}:{port}: "
+                + (tmp / "smbd.out").read_text(errors="replace")[-2000:]
+            ) from exc
+        yield Samba(addr, port, proc)
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if log is not None:
+            log.close()
+        subprocess.run(
+            ["ip", "addr", "del", f"{addr}/32", "dev", "lo"], capture_output=True, timeout=10
+        )
+
+
+@contextmanager
+def silent_after_negotiate(real: Samba) -> Iterator[tuple[str, int]]:
+    """Relays the first SMB2 negotiate to the real Samba and its answer back, then reads and
+    never answers: a server that stops answering in the middle of the logon."""
+    addr = pick_loopback()
+    port = free_port(addr)
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((addr, port))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def frame(s: socket.socket) -> bytes:
+        head = b""
+        while len(head) < 4:
+            chunk = s.recv(4 - len(head))
+            if not chunk:
+                return b""
+            head += chunk
+        size = struct.unpack(">I", head)[0] & 0xFFFFFF
+        body = b""
+        while len(body) < size:
+            chunk = s.recv(min(65536, size - len(body)))
+            if not chunk:
+                return b""
+            body += chunk
+        return head + body
+
+    def handle(conn: socket.socket) -> None:
+        held.append(conn)
+        conn.settimeout(10)
+        try:
+            first = frame(conn)
+            if first[4:8] != b"\xfeSMB":
+                return  # an SMB1 probe: close, as a server without SMB1 does
+            with socket.create_connection((real.address, real.port), timeout=5) as up:
+                up.sendall(first)
+                conn.sendall(frame(up))
+            while not stop.is_set() and frame(conn):
+                pass  # swallow every request, answer none
+        except OSError:
+            return
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        yield addr, port
+    finally:
+        stop.set()
+        for c in held:
+            with suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+            c.close()
+        t.join(timeout=2)
+        srv.close()

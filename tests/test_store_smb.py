@@ -1,0 +1,279 @@
+"""SMB shares against a real Samba (smbd) started by the tests: a weak server (guest, SMB1,
+no encryption, world-readable files with a TỐI MẬT document and a CCCD list) FAILS the data.*
+checks, a good one (authenticated, signing and encryption required, private files, nothing
+sensitive) PASSES; wrong password, a missing share and a server that stops answering are clear
+errors naming the store while other stores are still scanned."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import struct
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scanner.collectors.store import StoreDocuments, StoreDocumentsCollector, StoreScanOptions
+from scanner.inventory import CredentialRef, Store
+from scanner.model import Result, Severity, Status, Target, TargetKind
+from scanner.plugins import CollectContext, FactsView, Registry, load_registry
+from scanner.stores.base import StoreError
+from scanner.stores.smb import parse_smb_url, read_grants
+from tests import docs_fixtures as fx
+from tests.helpers import evaluate, guard_for
+from tests.servers_smb import SMB_PASSWORD, SMB_USER, Samba, samba, samba_unavailable
+
+pytestmark = pytest.mark.skipif(bool(samba_unavailable()), reason=samba_unavailable() or "ok")
+
+CRED_ENV = "ASSAY_TEST_SMB"
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return load_registry()
+
+
+@pytest.fixture(scope="module")
+def weak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Samba]:
+    # the guest works as 'nobody', who cannot pass pytest's private 0700 temp root
+    tmp = Path(tempfile.mkdtemp(prefix="assay-smb-weak-"))
+    share = tmp / "share"
+    (share / "cong-van").mkdir(parents=True)
+    (share / "cong-van" / "ke_hoach.docx").write_bytes(
+        fx.docx(["Kế hoạch công tác"], header="TỐI MẬT")
+    )
+    (share / "ds-cong-dan.csv").write_text(
+        "Họ tên,Số CCCD\nNguyễn Văn A,079203012345\n", encoding="utf-8"
+    )
+    for p in [share, *share.rglob("*")]:
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
+    os.chmod(tmp, 0o755)
+    shares = {"public": {"path": str(share), "guest ok": "yes", "read only": "yes"}}
+    glob = "map to guest = Bad User\nserver min protocol = NT1\nserver signing = auto"
+    try:
+        with samba(tmp / "srv", shares, glob) as s:
+            yield s
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Samba]:
+    tmp = tmp_path_factory.mktemp("smb-good")
+    share = tmp / "share"
+    share.mkdir()
+    (share / "thong-bao.docx").write_bytes(fx.docx(["Thông báo lịch họp", "Đổi mật khẩu"]))
+    (share / "mat-do.txt").write_text("Mật độ dân số\n", encoding="utf-8")
+    for p in [share, *share.rglob("*")]:
+        os.chmod(p, 0o700 if p.is_dir() else 0o600)
+    shares = {"private": {"path": str(share), "valid users": SMB_USER, "read only": "yes"}}
+    glob = (
+        "map to guest = Never\nrestrict anonymous = 2\nserver smb encrypt = required\n"
+        "server signing = mandatory"
+    )
+    with samba(tmp / "srv", shares, glob) as s:
+        yield s
+
+
+@pytest.fixture
+def cred(monkeypatch: pytest.MonkeyPatch) -> CredentialRef:
+    monkeypatch.setenv(CRED_ENV, f"{SMB_USER}:{SMB_PASSWORD}")
+    return CredentialRef(env=CRED_ENV)
+
+
+def target_of(store: Store) -> Target:
+    return Target(
+        kind=TargetKind.STORE, unit="u", path=f"{store.kind}:{store.location}", names=(store.id,)
+    )
+
+
+def scan(store: Store, address: str) -> tuple[Target, StoreDocuments]:
+    col = StoreDocumentsCollector({store.id: store}, StoreScanOptions(cache=False))
+    ctx = CollectContext(scope=guard_for(address), probe_timeout=2.0)
+    facts = asyncio.run(asyncio.wait_for(col.collect(target_of(store), ctx), 60))
+    assert isinstance(facts, StoreDocuments)
+    return target_of(store), facts
+
+
+def results(reg: Registry, target: Target, facts: StoreDocuments, check: str) -> list[Result]:
+    return evaluate(reg.checks[check], FactsView(target, {"store.documents": facts}))
+
+
+def statuses(reg: Registry, target: Target, facts: StoreDocuments, check: str) -> set[Status]:
+    return {r.status for r in results(reg, target, facts, check)}
+
+
+# -- the weak share ------------------------------------------------------------------------------
+def test_weak_guest_share_fails_the_data_checks(registry: Registry, weak: Samba) -> None:
+    store = Store(id="public", kind="smb", location=weak.url("public"))
+    target, facts = scan(store, weak.address)
+    exp = facts.exposure
+    assert exp.anonymous_read is True and exp.transport == "smb" and exp.cleartext
+    assert "SMB1 (NT LM 0.12) offered" in exp.notes
+    assert any(n.startswith("signing not required") for n in exp.notes)
+    assert exp.public_acl == ["share root: Everyone read"]
+    assert exp.world_readable_dirs == ["/ (Everyone:R)", "/cong-van (Everyone:R)"]
+    assert facts.files_total == 2 and facts.complete
+    docs = {d.path: d for d in facts.documents}
+    assert docs["cong-van/ke_hoach.docx"].world_readable is True
+    assert docs["cong-van/ke_hoach.docx"].mode == "Everyone:R"
+    for check in (
+        "data.marking.state_secret",
+        "data.pii.exposed",
+        "data.store.anonymous",
+        "data.store.cleartext",
+        "data.store.world_readable",
+    ):
+        assert Status.FAIL in statuses(registry, target, facts, check), check
+    secret = results(registry, target, facts, "data.marking.state_secret")
+    assert [r.detail for r in secret] == ["cong-van/ke_hoach.docx"]
+    assert secret[0].severity is Severity.CRITICAL
+    anon = results(registry, target, facts, "data.store.anonymous")[0]
+    assert anon.severity is Severity.CRITICAL  # guest-readable and holds marked documents
+    assert "079203012345" not in facts.model_dump_json()  # masked only
+
+
+def test_weak_share_with_credentials_still_reports_guest_access(
+    registry: Registry, weak: Samba, cred: CredentialRef
+) -> None:
+    store = Store(id="public", kind="smb", location=weak.url("public"), credential=cred)
+    target, facts = scan(store, weak.address)
+    assert facts.exposure.anonymous_read is True
+    assert "guest" in facts.exposure.anonymous_detail
+    assert facts.exposure.cleartext  # accepted an unencrypted session
+    assert statuses(registry, target, facts, "data.store.anonymous") == {Status.FAIL}
+
+
+# -- the good share ------------------------------------------------------------------------------
+def test_good_share_passes(registry: Registry, good: Samba, cred: CredentialRef) -> None:
+    store = Store(id="private", kind="smb", location=good.url("private"), credential=cred)
+    target, facts = scan(store, good.address)
+    exp = facts.exposure
+    assert exp.anonymous_read is False and "guest refused" in exp.anonymous_detail
+    assert exp.transport == "smb-encrypted" and not exp.cleartext
+    assert exp.public_acl == [] and exp.world_readable_dirs == []
+    assert not any("SMB1" in n or "signing" in n for n in exp.notes), exp.notes
+    assert facts.files_total == 2 and facts.files_scanned == 2 and facts.complete
+    for check in (
+        "data.marking.state_secret",
+        "data.pii.exposed",
+        "data.secrets.exposed",
+        "data.store.anonymous",
+        "data.store.cleartext",
+        "data.store.not_scanned",
+    ):
+        assert statuses(registry, target, facts, check) == {Status.PASS}, check
+    # a store without POSIX modes or open folders: the world_readable check does not apply
+    assert statuses(registry, target, facts, "data.store.world_readable") == {Status.NOT_APPLICABLE}
+
+
+def test_sub_folder_of_a_share_is_the_store_root(weak: Samba) -> None:
+    store = Store(id="cv", kind="smb", location=weak.url("public") + "/cong-van")
+    _, facts = scan(store, weak.address)
+    assert facts.files_total == 1
+    assert [d.path for d in facts.documents] == ["ke_hoach.docx"]
+
+
+# -- bad input -------------------------------------------------------------------------------
+def _error(store: Store, address: str) -> str:
+    with pytest.raises(StoreError) as info:
+        scan(store, address)
+    return str(info.value)
+
+
+def test_wrong_password_missing_share_and_guest_refused_are_clear_errors(
+    good: Samba, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CRED_ENV, f"{SMB_USER}:not-the-password")
+    bad = Store(
+        id="wrongpw", kind="smb", location=good.url("private"),
+        credential=CredentialRef(env=CRED_ENV),
+    )  # fmt: skip
+    msg = _error(bad, good.address)
+    assert msg.startswith("store wrongpw: ") and "logon refused for user 'root'" in msg
+    assert "not-the-password" not in msg
+    monkeypatch.setenv(CRED_ENV, f"{SMB_USER}:{SMB_PASSWORD}")
+    missing = Store(
+        id="nosuch", kind="smb", location=good.url("no-such-share"),
+        credential=CredentialRef(env=CRED_ENV),
+    )  # fmt: skip
+    msg = _error(missing, good.address)
+    assert msg.startswith("store nosuch: ") and "share 'no-such-share' does not exist" in msg
+    guest = Store(id="anon", kind="smb", location=good.url("private"))
+    assert "logon refused for an unknown user (guest)" in _error(guest, good.address)
+
+
+def test_server_that_stops_answering_is_an_error_and_other_stores_are_scanned(
+    weak: Samba, good: Samba, cred: CredentialRef
+) -> None:
+    from tests.servers_smb import silent_after_negotiate
+
+    with silent_after_negotiate(good) as (addr, port):
+        stores = [
+            Store(id="mute", kind="smb", location=f"smb://{addr}:{port}/private", credential=cred),
+            Store(id="public", kind="smb", location=weak.url("public")),
+        ]
+        col = StoreDocumentsCollector({s.id: s for s in stores}, StoreScanOptions(cache=False))
+        ctx = CollectContext(scope=guard_for(addr, weak.address), probe_timeout=1.0)
+
+        async def both() -> list[object]:
+            return list(
+                await asyncio.gather(
+                    *(asyncio.wait_for(col.collect(target_of(s), ctx), 30) for s in stores),
+                    return_exceptions=True,
+                )
+            )
+
+        mute, public = asyncio.run(both())
+    assert isinstance(mute, StoreError), mute
+    assert str(mute).startswith("store mute: ") and "stopped answering while logging on" in str(
+        mute
+    )
+    assert isinstance(public, StoreDocuments) and public.files_total == 2
+
+
+def test_out_of_scope_share_is_refused(weak: Samba) -> None:
+    from scanner.scope import OutOfScope
+
+    store = Store(id="public", kind="smb", location=weak.url("public"))
+    col = StoreDocumentsCollector({store.id: store}, StoreScanOptions(cache=False))
+    ctx = CollectContext(scope=guard_for("127.9.9.9"), probe_timeout=1.0)
+    with pytest.raises(OutOfScope):
+        asyncio.run(col.collect(target_of(store), ctx))
+
+
+@pytest.mark.parametrize(
+    ("location", "why"),
+    [
+        ("//10.0.0.1/share", "is not an smb://"),
+        ("smb://u:pw@10.0.0.1/share", "must not embed a user or password"),
+        ("smb://10.0.0.1/", "names no share"),
+        ("smb://10.0.0.1/share/../etc", "'.' and '..'"),
+        ("smb://10.0.0.1:70000/share", "invalid port"),
+        ("smb://10.0.0.1/sh|are", "forbids"),
+    ],
+)
+def test_inventory_rejects_bad_smb_locations(location: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why.replace(".", r"\.").replace("|", r"\|")):
+        Store(id="s", kind="smb", location=location)
+    assert parse_smb_url("smb://10.0.0.1:1445/docs/a%20b") == ("10.0.0.1", 1445, "docs", "a b")
+
+
+def test_hostile_security_descriptors_raise_not_crash() -> None:
+    good_sd = bytearray(20)
+    good_sd[0] = 1
+    struct.pack_into("<HI", good_sd, 2, 0x8004, 0)
+    struct.pack_into("<I", good_sd, 16, 20)
+    acl = struct.pack("<BBHHH", 2, 0, 8 + 20, 1, 0)
+    ace = struct.pack("<BBHI", 0, 0, 20, 0x001200A9) + bytes([1, 1, 0, 0, 0, 0, 0, 1]) + b"\0" * 4
+    sd = bytes(good_sd) + acl + ace
+    assert read_grants(sd).anyone == ("Everyone",)
+    for broken in (sd[:30], sd[:20] + acl[:4] + b"\xff\xff" + acl[6:] + ace, b"\x02" + sd[1:]):
+        with pytest.raises(ValueError):
+            read_grants(broken)
+    no_dacl = bytearray(sd[:20])
+    struct.pack_into("<H", no_dacl, 2, 0x8000)
+    assert read_grants(bytes(no_dacl)).anyone == ("Everyone (no DACL)",)
