@@ -140,10 +140,25 @@ def _new_step(kind: str, key: str, o: OutcomeDoc) -> PlanStep:
     return PlanStep(key, kind, title, where, lang, "", [])
 
 
+def policy_weights(doc: Assessment) -> dict[str, float]:
+    """Check id -> the largest weight of a control it evidences in the document's policy
+    scores (a check that evidences a weight-3 gate matters as much as that gate)."""
+    out: dict[str, float] = {}
+    if doc.policies is None:
+        return out
+    for pack in doc.policies.packs:
+        for unit in pack.units:
+            for control in unit.controls:
+                for check in control.checks:
+                    out[check.id] = max(out.get(check.id, 0.0), control.weight)
+    return out
+
+
 def build_plan(doc: Assessment, weights: Mapping[str, float] | None = None) -> Plan:
     """The plan for the failed checks of `doc` (already masked or not: nothing secret is used,
-    only titles, remediation and target names)."""
-    weights = weights or {}
+    only titles, remediation and target names). Control weights come from `weights`, else
+    from the policies the document was scored with, else 1."""
+    weights = policy_weights(doc) if weights is None else weights
     steps: dict[str, PlanStep] = {}
     snippets: dict[str, list[str]] = {}
     fails = sorted(

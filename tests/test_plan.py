@@ -80,6 +80,30 @@ def test_control_weights_change_the_order() -> None:
     assert weighted.steps[0].check_ids == ["data.pii.exposed"]
 
 
+def test_weights_of_the_scored_policy_are_used() -> None:
+    from policies.result import CheckEvidence
+    from reports.plan import policy_weights
+    from tests.test_policies_report import _doc as scored_doc
+
+    doc = export_sample()
+    assert policy_weights(doc) == {}  # not scored: weight 1 everywhere
+    scores = scored_doc().policies
+    assert scores is not None
+    control = scores.packs[0].units[0].controls[0]
+    heavy = control.model_copy(
+        update={"weight": 10.0, "checks": [CheckEvidence(id="data.pii.exposed", state="installed")]}
+    )
+    unit = scores.packs[0].units[0].model_copy(update={"controls": [heavy]})
+    pack = scores.packs[0].model_copy(update={"units": [unit]})
+    scored = doc.model_copy(update={"policies": scores.model_copy(update={"packs": [pack]})})
+    assert policy_weights(scored) == {"data.pii.exposed": 10.0}
+    # the policy's weight moves the step up exactly as an explicit weight does
+    assert build_plan(scored).steps[0].check_ids == ["data.pii.exposed"]
+    assert build_plan(doc).steps[0].check_ids != ["data.pii.exposed"]
+    # an explicit mapping still wins (empty: every weight 1)
+    assert build_plan(scored, weights={}).steps[0].check_ids != ["data.pii.exposed"]
+
+
 def test_remediation_without_snippet_is_a_manual_step() -> None:
     plan = build_plan(export_sample())
     pii = next(s for s in plan.steps if "data.pii.exposed" in s.check_ids)
