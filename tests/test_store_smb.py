@@ -51,6 +51,8 @@ def weak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Samba]:
     for p in [share, *share.rglob("*")]:
         os.chmod(p, 0o755 if p.is_dir() else 0o644)
     os.chmod(tmp, 0o755)
+    (share / "rieng").mkdir(mode=0o700)  # the guest may not list it
+    (share / "rieng" / "luong.txt").write_text("Bảng lương\n", encoding="utf-8")
     shares = {"public": {"path": str(share), "guest ok": "yes", "read only": "yes"}}
     glob = "map to guest = Bad User\nserver min protocol = NT1\nserver signing = auto"
     try:
@@ -116,8 +118,9 @@ def test_weak_guest_share_fails_the_data_checks(registry: Registry, weak: Samba)
     assert any(n.startswith("signing not required") for n in exp.notes)
     assert exp.public_acl == ["share root: Everyone read"]
     assert exp.world_readable_dirs == ["/ (Everyone:R)", "/cong-van (Everyone:R)"]
-    assert facts.files_total == 2 and facts.complete
+    assert facts.files_total == 3 and facts.complete  # two files and the unlisted folder
     docs = {d.path: d for d in facts.documents}
+    assert "could not be listed" in docs["rieng/"].skipped[0].detail
     assert docs["cong-van/ke_hoach.docx"].world_readable is True
     assert docs["cong-van/ke_hoach.docx"].mode == "Everyone:R"
     for check in (
@@ -126,8 +129,12 @@ def test_weak_guest_share_fails_the_data_checks(registry: Registry, weak: Samba)
         "data.store.anonymous",
         "data.store.cleartext",
         "data.store.world_readable",
+        "data.store.not_scanned",
     ):
         assert Status.FAIL in statuses(registry, target, facts, check), check
+    assert "rieng/ [not_scanned]" in {
+        r.detail for r in results(registry, target, facts, "data.store.not_scanned")
+    }
     secret = results(registry, target, facts, "data.marking.state_secret")
     assert [r.detail for r in secret] == ["cong-van/ke_hoach.docx"]
     assert secret[0].severity is Severity.CRITICAL
@@ -232,7 +239,7 @@ def test_server_that_stops_answering_is_an_error_and_other_stores_are_scanned(
     assert str(mute).startswith("store mute: ") and "stopped answering while logging on" in str(
         mute
     )
-    assert isinstance(public, StoreDocuments) and public.files_total == 2
+    assert isinstance(public, StoreDocuments) and public.files_total == 3
 
 
 def test_out_of_scope_share_is_refused(weak: Samba) -> None:

@@ -213,6 +213,7 @@ class SmbStore(Connector):
         self._guest: tuple[bool | None, str] | None = None
         self._dirs_open: list[str] = []  # folders readable by anyone / every account
         self._exposure: Exposure | None = None
+        self._denied: dict[str, str] = {}  # folder -> why it could not be listed
         if creds is None:
             self.main = self._open(None, encrypt=False, probe="guest")
         else:
@@ -464,7 +465,18 @@ class SmbStore(Connector):
             if self.file_acls:
                 self._note_folder(path)
             subdirs = []
-            for name, is_dir, size, mtime in sorted(self._list(self.main, path)):
+            try:
+                listing = sorted(self._list(self.main, path))
+            except StoreError as exc:
+                if path == self.root:
+                    raise
+                # a folder the account may not list: one entry whose read reports why, so the
+                # folder is named as not scanned and the rest of the share is still walked
+                count += 1
+                self._denied[self._rel(path) + "/"] = str(exc).split(": ", 1)[-1]
+                yield Entry(path=self._rel(path) + "/", size=None, etag="unlisted")
+                continue
+            for name, is_dir, size, mtime in listing:
                 full = f"{path}/{name}" if path else name
                 if is_dir:
                     if depth + 1 <= max_depth:
@@ -479,9 +491,8 @@ class SmbStore(Connector):
                         g = self._grants(full, directory=False)
                         if g is not None:
                             world, mode = bool(g.anyone or g.accounts), g.summary()
-                rel = full[len(self.root) :].lstrip("/") if self.root else full
                 yield Entry(
-                    path=rel,
+                    path=self._rel(full),
                     size=size,
                     mtime=mtime,
                     etag=f"{size}-{mtime}",
@@ -489,6 +500,9 @@ class SmbStore(Connector):
                     mode=mode,
                 )
             stack.extend(sorted(subdirs, reverse=True))
+
+    def _rel(self, full: str) -> str:
+        return full[len(self.root) :].lstrip("/") if self.root else full
 
     def _note_folder(self, path: str) -> None:
         with suppress(StoreError):
@@ -498,6 +512,8 @@ class SmbStore(Connector):
                 self._dirs_open.append(f"/{rel} ({g.summary()})")
 
     def read(self, entry: Entry, max_bytes: int) -> bytes:
+        if entry.path in self._denied:
+            raise StoreError(f"folder {entry.path} could not be listed: {self._denied[entry.path]}")
         if entry.size is not None and entry.size > max_bytes:
             raise TooLarge(f"{entry.path}: listed as {entry.size} bytes (limit {max_bytes})")
         s = self.main
