@@ -204,3 +204,36 @@ def silent_after_negotiate(real: Samba) -> Iterator[tuple[str, int]]:
             c.close()
         t.join(timeout=2)
         srv.close()
+
+
+@contextmanager
+def garbage_server(reply: bytes) -> Iterator[tuple[str, int]]:
+    """Answers every connection with `reply` (a hostile or non-SMB service) and closes."""
+    addr = pick_loopback()
+    port = free_port(addr)
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((addr, port))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            with conn, suppress(OSError):
+                conn.settimeout(2)
+                conn.recv(65536)
+                conn.sendall(reply)
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        yield addr, port
+    finally:
+        stop.set()
+        t.join(timeout=2)
+        srv.close()

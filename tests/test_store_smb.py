@@ -284,3 +284,38 @@ def test_hostile_security_descriptors_raise_not_crash() -> None:
     no_dacl = bytearray(sd[:20])
     struct.pack_into("<H", no_dacl, 2, 0x8000)
     assert read_grants(bytes(no_dacl)).anyone == ("Everyone (no DACL)",)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",  # not SMB at all
+        struct.pack(">I", 80) + b"\xfeSMB" + b"\xff" * 76,  # an SMB2 header full of garbage
+        struct.pack(">I", 0xFFFFFF) + b"\xfeSMB",  # announces 16 MiB, then closes
+    ],
+)
+def test_hostile_or_foreign_server_is_a_clear_error(reply: bytes) -> None:
+    from scanner.stores.smb import smb1_offered
+    from tests.servers_smb import garbage_server
+
+    with garbage_server(reply) as (addr, port):
+        store = Store(id="odd", kind="smb", location=f"smb://{addr}:{port}/docs")
+        col = StoreDocumentsCollector({store.id: store}, StoreScanOptions(cache=False))
+        ctx = CollectContext(scope=guard_for(addr), probe_timeout=1.0)
+        with pytest.raises(StoreError) as info:
+            asyncio.run(asyncio.wait_for(col.collect(target_of(store), ctx), 30))
+        assert smb1_offered(addr, port, 1.0) in (None, False)
+    msg = str(info.value)
+    assert msg.startswith(f"store odd: smb://{addr}:{port}/docs: "), msg
+    assert "negotiate" in msg or "stopped answering" in msg, msg
+
+
+def test_nothing_listening_is_a_clear_error() -> None:
+    from tests.helpers import free_port, pick_loopback
+
+    addr = pick_loopback()
+    store = Store(id="gone", kind="smb", location=f"smb://{addr}:{free_port(addr)}/docs")
+    col = StoreDocumentsCollector({store.id: store}, StoreScanOptions(cache=False))
+    ctx = CollectContext(scope=guard_for(addr), probe_timeout=1.0)
+    with pytest.raises(StoreError, match=r"^store gone: smb://.*: cannot connect"):
+        asyncio.run(asyncio.wait_for(col.collect(target_of(store), ctx), 30))

@@ -266,7 +266,11 @@ class SmbStore(Connector):
         try:
             conn.connect(timeout=self.timeout)
         except (ValueError, OSError) as exc:
-            raise StoreError(f"{self.where}: cannot connect ({_reason(exc)})") from None
+            if str(exc).startswith("Failed to connect to") or isinstance(exc, OSError):
+                raise StoreError(f"{self.where}: cannot connect ({_reason(exc)})") from None
+            with suppress(Exception):
+                conn.transport.close()
+            raise StoreError(f"{self.where}: SMB negotiate failed: {_reason(exc)}") from None
         except Exception as exc:
             with suppress(Exception):
                 conn.transport.close()
