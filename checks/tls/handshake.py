@@ -447,6 +447,7 @@ class Robot(Check):
             Reference(scheme="cve", id="CVE-2017-12373"),
             Reference(scheme="cwe", id="CWE-203"),
             Reference(scheme="url", id="https://robotattack.org/"),
+            Reference(scheme="url", id="https://www.kb.cert.org/vuls/id/144389"),
             Reference(scheme="url", id="https://www.rfc-editor.org/rfc/rfc5246#section-7.4.7.1"),
             *REFERENCES,
         ),
