@@ -23,6 +23,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -177,6 +178,63 @@ def smb1_offered(address: str, port: int, timeout: float) -> bool | None:
 
 
 # -- the connector ----------------------------------------------------------------------------
+class _Watchdog:
+    """One thread per store that closes the socket of a request past its deadline; cheaper
+    than a timer thread per request (a share walk makes several requests per file)."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._armed: dict[int, tuple[Any, float]] = {}
+        self._fired: set[int] = set()
+        self._next = 0
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def arm(self, conn: Any, timeout: float) -> int:
+        with self._cv:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="smb-watchdog", daemon=True)
+                self._thread.start()
+            self._next += 1
+            self._armed[self._next] = (conn, time.monotonic() + timeout)
+            self._cv.notify()
+            return self._next
+
+    def disarm(self, token: int) -> bool:
+        """Stop watching; True when the deadline had passed and the socket was closed."""
+        with self._cv:
+            self._armed.pop(token, None)
+            fired = token in self._fired
+            self._fired.discard(token)
+            return fired
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while True:
+            due: list[Any] = []
+            with self._cv:
+                if self._stop:
+                    return
+                now = time.monotonic()
+                for token, (conn, deadline) in list(self._armed.items()):
+                    if deadline <= now:
+                        del self._armed[token]
+                        self._fired.add(token)
+                        due.append(conn)
+                if not due:
+                    nxt = min((d for _, d in self._armed.values()), default=None)
+                    self._cv.wait(None if nxt is None else max(nxt - now, 0.01))
+            for conn in due:
+                with suppress(Exception):
+                    conn.transport.close()
+
+
 class _Session:
     """One TCP connection, one session, one tree: closed together."""
 
@@ -214,39 +272,38 @@ class SmbStore(Connector):
         self._dirs_open: list[str] = []  # folders readable by anyone / every account
         self._exposure: Exposure | None = None
         self._denied: dict[str, str] = {}  # folder -> why it could not be listed
-        if creds is None:
-            self.main = self._open(None, encrypt=False, probe="guest")
-        else:
-            self.main = self._open(creds, encrypt=None, probe="")
+        self._dog = _Watchdog()
+        try:
+            if creds is None:
+                self.main = self._open(None, encrypt=False, probe="guest")
+            else:
+                self.main = self._open(creds, encrypt=None, probe="")
+        except BaseException:
+            self._dog.stop()
+            raise
         self.encrypted = bool(self.main.session.encrypt_data or self.main.tree.encrypt_data)
 
     # -- plumbing --------------------------------------------------------------------------
     @contextmanager
     def _watch(self, conn: Any, what: str) -> Iterator[None]:
         """Close the socket when the server has not answered within the timeout."""
-        fired = threading.Event()
-
-        def fire() -> None:
-            fired.set()
-            with suppress(Exception):
-                conn.transport.close()
-
-        timer = threading.Timer(self.timeout, fire)
-        timer.daemon = True
-        timer.start()
+        token = self._dog.arm(conn, self.timeout)
+        fired = False
         try:
             yield
         except StoreError:
             raise
         except Exception as exc:
-            if fired.is_set():
+            fired = self._dog.disarm(token)
+            if fired:
                 raise StoreError(
                     f"{self.where}: the server stopped answering while {what} "
                     f"(no reply within {self.timeout:g} s)"
                 ) from None
             raise StoreError(f"{self.where}: {what} failed: {_reason(exc)}") from None
         finally:
-            timer.cancel()
+            if not fired:
+                self._dog.disarm(token)
 
     def _open(self, creds: tuple[str, str] | None, encrypt: bool | None, probe: str) -> _Session:
         """A session on the share. encrypt None: encrypt when the server can (scanning),
@@ -542,6 +599,7 @@ class SmbStore(Connector):
 
     def close(self) -> None:
         self.main.close()
+        self._dog.stop()
 
 
 def _reason(exc: BaseException) -> str:
