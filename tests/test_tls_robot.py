@@ -246,3 +246,11 @@ def test_export_rsa_only_is_not_assessed_with_the_reason() -> None:
     assert tls(view).robot is None and tls(view).robot_answers == {}
     [r] = evaluate(Robot(), view)
     assert r.status is Status.NOT_ASSESSED and "only export RSA suites" in r.message
+
+
+def test_oracle_behind_an_optional_client_certificate_still_fails() -> None:
+    with RobotServer("strong", request_cert=True) as srv:
+        view = _scan(srv)
+        assert srv.key_exchanges == 10  # every variant got past the empty Certificate
+    assert tls(view).robot == "strong_oracle"
+    assert evaluate(Robot(), view)[0].status is Status.FAIL

@@ -289,11 +289,13 @@ class RobotServer(HeartbeatServer):
       decode_error), which an attack needs far more queries to use;
     - "noise": the alert takes turns between two, whatever the padding (a flaky middlebox);
     - "silent": never reacts to the key exchange; "junk": answers it with 1 MB of garbage.
+
+    `request_cert`: ask for a client certificate and go on only after an empty one.
     """
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, request_cert: bool = False) -> None:
         super().__init__(bleed=False)
-        self.mode = mode
+        self.mode, self.request_cert = mode, request_cert
         self.issued = weak_self_signed("robot.so-tttt.example")
         key = self.issued.key
         assert isinstance(key, rsa.RSAPrivateKey)
@@ -332,8 +334,16 @@ class RobotServer(HeartbeatServer):
                 chain = len(der).to_bytes(3, "big") + der
                 certificate = handshake(11, len(chain).to_bytes(3, "big") + chain)
                 hello_msg = server_hello(0x0303, suite, b"\xff\x01\x00\x01\x00")
-                conn.sendall(record(22, hello_msg + certificate + handshake(14, b"")))
+                # CertificateRequest: rsa_sign, rsa_pkcs1_sha256, no CA names
+                request = handshake(13, b"\x01\x01\x00\x02\x04\x01\x00\x00")
+                flight = hello_msg + certificate + (request if self.request_cert else b"")
+                conn.sendall(record(22, flight + handshake(14, b"")))
                 cke = self._record(conn)
+                if self.request_cert:  # an empty Certificate must come first, same record
+                    if cke[5:12] != b"\x0b\x00\x00\x03\x00\x00\x00":
+                        conn.sendall(record(21, b"\x02\x0a"))  # unexpected_message
+                        return
+                    cke = cke[:5] + cke[12:]
                 if len(cke) < 11 or cke[0] != 22 or cke[5] != 16:
                     return  # not a key exchange (another probe): close
                 ccs, fin = self._record(conn), self._record(conn)
