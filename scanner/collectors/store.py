@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from scanner.credentials import CredentialError, resolve
 from scanner.detect.engine import get_engine
@@ -261,6 +261,8 @@ class StoreDocumentsCollector(Collector):
         except StoreError as exc:
             facts.complete, facts.listing_error = False, str(exc)
         facts.files_total = len(entries)
+        slots: list[DocumentFacts | tuple[str, Entry]] = []  # cached ones kept as JSON
+        from_cache = 0  # a local count: a pydantic attribute write costs more than the look-up
         for i, entry in enumerate(entries):
             if time.monotonic() > deadline:
                 rest = entries[i:]
@@ -268,9 +270,17 @@ class StoreDocumentsCollector(Collector):
                 facts.unreached_count = len(rest)
                 facts.unreached = [e.path for e in rest[:MAX_LISTED]]
                 break
+            cached = cache.unchanged(entry.path, entry.size, entry.mtime, entry.etag)
+            if cached is not None:  # unchanged: one stat, no read, no validation yet
+                from_cache += 1
+                if cached:
+                    slots.append((cached, entry))
+                continue
             doc = self._document(entry, conn, cache, engine, year, facts)
-            if doc is not None and (doc.findings or doc.skipped or doc.notes):
-                facts.documents.append(doc)
+            if doc is not None and _worth(doc):
+                slots.append(doc)
+        facts.files_from_cache += from_cache
+        facts.documents = self._restore(slots, conn, cache, engine, year, facts)
         # the exposure may have learnt more while walking (world-readable folders)
         facts.exposure = conn.exposure() if store.kind in ("local", "smb") else exposure
         cache.save()
@@ -287,20 +297,6 @@ class StoreDocumentsCollector(Collector):
         facts: StoreDocuments,
     ) -> DocumentFacts | None:
         lim = self.options.limits
-        cached = cache.unchanged(entry.path, entry.size, entry.mtime, entry.etag)
-        if cached is not None:
-            doc = DocumentFacts.model_validate(cached)
-            doc.from_cache = True
-            cache.put(
-                entry.path,
-                entry.size,
-                entry.mtime,
-                entry.etag,
-                cache.entries[entry.path].get("sha256", ""),
-                cached,
-            )
-            facts.files_from_cache += 1
-            return doc
         base = DocumentFacts(
             path=entry.path,
             kind=_ext(entry.path),
@@ -322,11 +318,11 @@ class StoreDocumentsCollector(Collector):
             base.notes.append(f"listed as {entry.size} bytes, delivered {len(data)}")
         sha = hashlib.sha256(data).hexdigest()
         same = cache.same_hash(entry.path, sha)
-        if same is not None:
-            doc = DocumentFacts.model_validate(same)
-            doc.from_cache = True
-            cache.put(entry.path, entry.size, entry.mtime, entry.etag, sha, same)
-            return doc
+        if same is not None:  # touched, not changed: no extraction
+            restored = _one_document(same, entry) if same else None
+            if not same or restored is not None:
+                cache.put(entry.path, entry.size, entry.mtime, entry.etag, sha, same)
+                return restored
         ex = extract(entry.path, data, lim)
         findings = detect_parts(
             ex.parts, entry.path, year, engine, name=entry.path.rsplit("/", 1)[-1]
@@ -347,10 +343,79 @@ class StoreDocumentsCollector(Collector):
             base.sensitivity
             * exposure_factor(facts.exposure, facts.networked, entry.world_readable)
         )
-        stored = base.model_dump(mode="json")
+        stored = ""
+        if _worth(base):
+            stored = base.model_copy(update={"from_cache": True}).model_dump_json()
         if not any(s.reason is SkipReason.TIME_BUDGET for s in ex.skipped):
             cache.put(entry.path, entry.size, entry.mtime, entry.etag, sha, stored)
         return base
+
+
+    def _restore(
+        self,
+        slots: list[DocumentFacts | tuple[str, Entry]],
+        conn: Connector,
+        cache: ScanCache,
+        engine: Any,
+        year: int,
+        facts: StoreDocuments,
+    ) -> list[DocumentFacts]:
+        """The documents in listing order; cached ones validated in one batch from their JSON.
+        A cached entry that no longer validates (an edited or damaged cache file) is dropped
+        and its file scanned again, so a bad cache costs time, never a finding."""
+        texts = [s[0] for s in slots if isinstance(s, tuple)]
+        batch: list[DocumentFacts] | None = None
+        if texts:
+            try:
+                batch = _DOCUMENTS.validate_json("[" + ",".join(texts) + "]")
+            except ValidationError:
+                batch = None
+            if batch is not None and len(batch) != len(texts):
+                batch = None
+        out: list[DocumentFacts] = []
+        k = 0
+        for slot in slots:
+            if not isinstance(slot, tuple):
+                out.append(slot)
+                continue
+            text, entry = slot
+            doc = batch[k] if batch is not None else _one_document(text, entry)
+            k += 1
+            if doc is None or doc.path != entry.path:
+                cache.forget(entry.path)
+                facts.files_from_cache -= 1
+                doc = self._document(entry, conn, cache, engine, year, facts)
+                if doc is None or not _worth(doc):
+                    continue
+            else:
+                _refresh(doc, entry)
+            out.append(doc)
+        return out
+
+
+_DOCUMENTS = TypeAdapter(list[DocumentFacts])
+
+
+def _worth(doc: DocumentFacts) -> bool:
+    """A document is reported (and its facts cached) only with something to say."""
+    return bool(doc.findings or doc.skipped or doc.notes)
+
+
+def _refresh(doc: DocumentFacts, entry: Entry) -> None:
+    """A chmod keeps size and mtime: who may read the file comes from today's listing."""
+    if doc.mode != entry.mode or doc.world_readable != entry.world_readable:
+        doc.mode, doc.world_readable = entry.mode, entry.world_readable
+
+
+def _one_document(text: str, entry: Entry) -> DocumentFacts | None:
+    try:
+        doc = DocumentFacts.model_validate_json(text)
+    except ValidationError:
+        return None
+    if doc.path != entry.path:
+        return None
+    _refresh(doc, entry)
+    return doc
 
 
 def _sample(findings: list[Finding]) -> list[Finding]:
@@ -370,9 +435,11 @@ def _sample(findings: list[Finding]) -> list[Finding]:
 def _score(facts: StoreDocuments) -> StoreScore:
     docs = facts.documents
     for d in docs:  # cached documents: exposure may have changed since
-        d.risk = int(
+        risk = int(
             d.sensitivity * exposure_factor(facts.exposure, facts.networked, d.world_readable)
         )
+        if d.risk != risk:
+            d.risk = risk
     ranked = sorted((d for d in docs if d.risk), key=lambda d: (-d.risk, d.path))
     unknown = sum(1 for d in docs if d.skipped) + facts.unreached_count
     return StoreScore(
