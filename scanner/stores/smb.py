@@ -37,6 +37,7 @@ DEFAULT_PORT = 445
 GUEST_PROBE_USER = "assay-guest-probe"  # unknown on purpose: tests "map to guest = Bad User"
 MAX_SD_BYTES = 64 * 1024
 MAX_LISTING_ROUNDS = 10_000  # QUERY_DIRECTORY rounds per folder
+PIPELINE = 8  # files whose permissions are asked in one round trip (3 credits each)
 _READ_BITS = 0x00000001 | 0x80000000 | 0x10000000  # READ_DATA/LIST, GENERIC_READ, GENERIC_ALL
 _INHERIT_ONLY = 0x08
 _SIGNING_REQUIRED = 0x02
@@ -426,29 +427,107 @@ class SmbStore(Connector):
         return not forced
 
     def _grants(self, path: str, directory: bool) -> ReadGrants | None:
+        return self._grants_many([path], directory)[0]
+
+    def _grants_many(self, paths: list[str], directory: bool) -> list[ReadGrants | None]:
+        """The read grants of each path (None: READ_CONTROL refused), PIPELINE at a time."""
+        from smbprotocol.exceptions import AccessDenied
         from smbprotocol.open import SMB2QueryInfoRequest, SMB2QueryInfoResponse
 
         s = self.main
-        with self._handle(s, path, directory, read_control=True) as fh:
-            if fh is None:
-                return None
+
+        def query(fh: Any) -> tuple[Any, Any]:
             q = SMB2QueryInfoRequest()
             q["info_type"] = 3  # SMB2_0_INFO_SECURITY
             q["output_buffer_length"] = MAX_SD_BYTES
             q["additional_information"] = 0x4  # DACL_SECURITY_INFORMATION
             q["file_id"] = fh.file_id
-            with self._watch(s.conn, f"reading the permissions of {path or '/'}"):
-                req = s.conn.send(q, s.session.session_id, s.tree.tree_connect_id)
-                resp = s.conn.receive(req)
+
+            def unpack(req: Any) -> bytes:
                 r = SMB2QueryInfoResponse()
-                r.unpack(resp["data"].get_value())
-                sd = bytes(r["buffer"].get_value())
-        try:
-            return read_grants(sd)
-        except ValueError as exc:
-            raise StoreError(
-                f"{self.where}: {path or '/'}: bad security descriptor ({exc})"
-            ) from None
+                r.unpack(s.conn.receive(req)["data"].get_value())
+                return bytes(r["buffer"].get_value())
+
+            return q, unpack
+
+        out: list[ReadGrants | None] = []
+        for i in range(0, len(paths), PIPELINE):
+            batch = paths[i : i + PIPELINE]
+            items = [(p, directory, 0x00020000, query) for p in batch]
+            for path, sd in zip(
+                batch, self._compound_many(s, items, "reading the permissions"), strict=True
+            ):
+                if isinstance(sd, AccessDenied):
+                    out.append(None)  # READ_CONTROL not granted: the permissions stay unknown
+                    continue
+                if isinstance(sd, Exception):
+                    raise StoreError(f"{self.where}: {path}: permissions: {_reason(sd)}")
+                try:
+                    out.append(read_grants(sd))
+                except ValueError as exc:
+                    raise StoreError(
+                        f"{self.where}: {path or '/'}: bad security descriptor ({exc})"
+                    ) from None
+        return out
+
+    def _compound(
+        self, s: _Session, path: str, directory: bool, access: int, middle: Any, what: str
+    ) -> Any:
+        """CREATE + one request + CLOSE in one related compound: one round trip, not three.
+        Protocol errors of the CREATE (AccessDenied, not found) are raised as they are."""
+        result = self._compound_many(s, [(path, directory, access, middle)], what)[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def _compound_many(
+        self, s: _Session, items: list[tuple[str, bool, int, Any]], what: str
+    ) -> list[Any]:
+        """Several CREATE + request + CLOSE compounds sent together, then all answers read:
+        one round trip for a batch. Each item's result, or the protocol error it met."""
+        from smbprotocol.exceptions import SMBResponseException
+        from smbprotocol.open import (
+            CreateDisposition,
+            CreateOptions,
+            FileAttributes,
+            ImpersonationLevel,
+            Open,
+            ShareAccess,
+        )
+
+        sent = []
+        where = items[0][0] if len(items) == 1 else f"{len(items)} files"
+        with self._watch(s.conn, f"{what} of {where or '/'}"):
+            for path, directory, access, middle in items:
+                fh = Open(s.tree, path.replace("/", "\\"))
+                create, create_recv = fh.create(
+                    ImpersonationLevel.Impersonation,
+                    access,
+                    FileAttributes.FILE_ATTRIBUTE_DIRECTORY if directory else 0,
+                    ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
+                    CreateDisposition.FILE_OPEN,
+                    CreateOptions.FILE_DIRECTORY_FILE
+                    if directory
+                    else CreateOptions.FILE_NON_DIRECTORY_FILE,
+                    send=False,
+                )
+                msg, recv = middle(fh)
+                close, close_recv = fh.close(send=False)
+                reqs = s.conn.send_compound(
+                    [create, msg, close], s.session.session_id, s.tree.tree_connect_id, related=True
+                )
+                sent.append((reqs, (create_recv, recv, close_recv)))
+            results: list[Any] = []
+            for reqs, fns in sent:
+                outcome: list[Any] = []
+                for req, fn in zip(reqs, fns, strict=True):
+                    try:  # every response must be received, even after a failure
+                        outcome.append(fn(req))
+                    except SMBResponseException as exc:
+                        outcome.append(exc)
+                failed = [o for o in outcome[:2] if isinstance(o, SMBResponseException)]
+                results.append(failed[0] if failed else outcome[1])
+        return results
 
     @contextmanager
     def _handle(
@@ -537,6 +616,7 @@ class SmbStore(Connector):
                 self._denied[self._rel(path) + "/"] = str(exc).split(": ", 1)[-1]
                 yield Entry(path=self._rel(path) + "/", size=None, etag="unlisted")
                 continue
+            files = []
             for name, is_dir, size, mtime in listing:
                 full = f"{path}/{name}" if path else name
                 if is_dir:
@@ -546,19 +626,19 @@ class SmbStore(Connector):
                 count += 1
                 if count > max_entries:
                     raise TooManyEntries(max_entries)
-                world, mode = None, ""
-                if self.file_acls:
-                    with suppress(StoreError):
-                        g = self._grants(full, directory=False)
-                        if g is not None:
-                            world, mode = bool(g.anyone or g.accounts), g.summary()
+                files.append((full, size, mtime))
+            grants: list[ReadGrants | None] = [None] * len(files)
+            if self.file_acls and files:
+                with suppress(StoreError):
+                    grants = self._grants_many([f for f, _, _ in files], directory=False)
+            for (full, size, mtime), g in zip(files, grants, strict=True):
                 yield Entry(
                     path=self._rel(full),
                     size=size,
                     mtime=mtime,
                     etag=f"{size}-{mtime}",
-                    world_readable=world,
-                    mode=mode,
+                    world_readable=None if g is None else bool(g.anyone or g.accounts),
+                    mode="" if g is None else g.summary(),
                 )
             stack.extend(sorted(subdirs, reverse=True))
 
@@ -580,21 +660,50 @@ class SmbStore(Connector):
         s = self.main
         full = f"{self.root}/{entry.path}" if self.root else entry.path
         chunk = max(4096, min(int(s.conn.max_read_size or 65536), 1024 * 1024))
+        if entry.size is not None and entry.size < chunk:
+            body = self._read_small(s, full, entry, min(chunk, max_bytes + 1))
+        else:
+            body = self._read_chunks(s, full, entry, max_bytes, chunk)
+        if len(body) > max_bytes:
+            raise TooLarge(f"{entry.path}: more than {max_bytes} bytes (listed as {entry.size})")
+        return body
+
+    def _read_small(self, s: _Session, full: str, entry: Entry, length: int) -> bytes:
+        """A file listed below one read: CREATE + READ + CLOSE in one round trip."""
+        from smbprotocol.exceptions import AccessDenied, EndOfFile
+
+        def read(fh: Any) -> tuple[Any, Any]:
+            msg, unpack = fh.read(0, length, send=False)
+            return msg, unpack
+
+        try:
+            return bytes(self._compound(s, full, False, 0x00000081, read, "reading"))
+        except EndOfFile:
+            return b""
+        except AccessDenied:
+            raise StoreError(f"{self.where}: {entry.path}: access denied") from None
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"{self.where}: reading {entry.path} failed: {_reason(exc)}") from None
+
+    def _read_chunks(
+        self, s: _Session, full: str, entry: Entry, max_bytes: int, chunk: int
+    ) -> bytes:
         body = bytearray()
         with self._handle(s, full, directory=False) as fh:
             while len(body) <= max_bytes:
+                want = min(chunk, max_bytes + 1 - len(body))
                 with self._watch(s.conn, f"reading {entry.path}"):
                     try:
-                        data = fh.read(len(body), min(chunk, max_bytes + 1 - len(body)))
+                        data = fh.read(len(body), want)
                     except Exception as exc:
                         if type(exc).__name__ == "EndOfFile":
                             break
                         raise
-                if not data:
-                    break
                 body += data
-        if len(body) > max_bytes:
-            raise TooLarge(f"{entry.path}: more than {max_bytes} bytes (listed as {entry.size})")
+                if len(data) < want:
+                    break  # a short read is the end of the file
         return bytes(body)
 
     def close(self) -> None:
