@@ -53,7 +53,12 @@ def weak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Samba]:
     os.chmod(tmp, 0o755)
     (share / "rieng").mkdir(mode=0o700)  # the guest may not list it
     (share / "rieng" / "luong.txt").write_text("Bảng lương\n", encoding="utf-8")
-    shares = {"public": {"path": str(share), "guest ok": "yes", "read only": "yes"}}
+    closed = tmp / "closed"
+    closed.mkdir(mode=0o700)  # guest may connect to the share but not list its root
+    shares = {
+        "public": {"path": str(share), "guest ok": "yes", "read only": "yes"},
+        "closed": {"path": str(closed), "guest ok": "yes", "read only": "yes"},
+    }
     glob = "map to guest = Bad User\nserver min protocol = NT1\nserver signing = auto"
     try:
         with samba(tmp / "srv", shares, glob) as s:
@@ -319,3 +324,56 @@ def test_nothing_listening_is_a_clear_error() -> None:
     ctx = CollectContext(scope=guard_for(addr), probe_timeout=1.0)
     with pytest.raises(StoreError, match=r"^store gone: smb://.*: cannot connect"):
         asyncio.run(asyncio.wait_for(col.collect(target_of(store), ctx), 30))
+
+
+def test_scan_pipeline_records_the_bad_share_as_error_and_scans_the_weak_one(
+    weak: Samba, good: Samba, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the runner: a share with a wrong password is an `error` naming the store; the
+    weak share beside it is still scanned and fails."""
+    from scanner.inventory import parse_inventory
+    from scanner.runner import Runner, ScanOptions
+    from scanner.store import Store as ScanStore
+
+    monkeypatch.setenv(CRED_ENV, f"{SMB_USER}:wrong-password")
+    text = (
+        "units:\n  - id: u1\n    name: One\n    hosts:\n"
+        f'      - {{address: {weak.address}, ports: "{weak.port}"}}\n'
+        f'      - {{address: {good.address}, ports: "{good.port}"}}\n'
+        "    stores:\n"
+        f"      - {{id: public, kind: smb, location: '{weak.url('public')}'}}\n"
+        f"      - {{id: private, kind: smb, location: '{good.url('private')}',"
+        f" credential: {{env: {CRED_ENV}}}}}\n"
+    )
+    db = ScanStore(f"sqlite:///{tmp_path / 'scan.db'}")
+    runner = Runner(
+        load_registry(),
+        db,
+        parse_inventory(text, "smb.yaml"),
+        inventory_text=text,
+        inventory_name="smb.yaml",
+        options=ScanOptions(nmap_path="/nonexistent/nmap"),
+    )
+    summary = asyncio.run(runner.run())
+    outcomes = db.outcomes(summary.scan_id)
+    db.close()
+    by_store: dict[str, dict[str, Status]] = {}
+    messages: dict[str, str] = {}
+    for o in outcomes:
+        if o.target.kind is TargetKind.STORE and o.check_id.startswith("data."):
+            name = o.target.names[0]
+            by_store.setdefault(name, {})[o.check_id] = o.status
+            messages[name] = o.message
+    assert set(by_store["private"].values()) == {Status.ERROR}, by_store["private"]
+    assert "logon refused for user 'root'" in messages["private"]
+    assert "wrong-password" not in " ".join(o.message for o in outcomes)
+    assert by_store["public"]["data.marking.state_secret"] is Status.FAIL
+
+
+def test_share_whose_listing_is_denied_is_not_reported_clean(
+    registry: Registry, weak: Samba
+) -> None:
+    store = Store(id="closed", kind="smb", location=weak.url("closed"))
+    target, facts = scan(store, weak.address)  # the guest connects; listing '/' is refused
+    assert facts.listing_error.endswith("/closed: /: access denied") and not facts.complete
+    assert statuses(registry, target, facts, "data.store.not_scanned") == {Status.FAIL}
