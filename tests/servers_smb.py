@@ -237,3 +237,91 @@ def garbage_server(reply: bytes) -> Iterator[tuple[str, int]]:
         stop.set()
         t.join(timeout=2)
         srv.close()
+
+
+def _commands(frame: bytes) -> list[int]:
+    """SMB2 commands in one (possibly compound) frame; [] for anything else."""
+    out, pos = [], 4
+    for _ in range(16):
+        if frame[pos : pos + 4] != b"\xfeSMB" or pos + 24 > len(frame):
+            break
+        out.append(struct.unpack_from("<H", frame, pos + 12)[0])
+        nxt = struct.unpack_from("<I", frame, pos + 20)[0]
+        if not nxt:
+            break
+        pos += nxt
+    return out
+
+
+@contextmanager
+def stalls_on_read(real: Samba) -> Iterator[tuple[str, int]]:
+    """Relays SMB to the real Samba until the client asks to READ a file; from then on it
+    swallows every request (a server that stops answering in the middle of a scan). Only
+    useful unencrypted (guest), since it reads the commands."""
+    addr = pick_loopback()
+    port = free_port(addr)
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((addr, port))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def frame(s: socket.socket) -> bytes:
+        head = b""
+        while len(head) < 4:
+            chunk = s.recv(4 - len(head))
+            if not chunk:
+                return b""
+            head += chunk
+        size = struct.unpack(">I", head)[0] & 0xFFFFFF
+        body = b""
+        while len(body) < size:
+            chunk = s.recv(min(65536, size - len(body)))
+            if not chunk:
+                return b""
+            body += chunk
+        return head + body
+
+    def pump(src: socket.socket, dst: socket.socket, watch: bool) -> None:
+        stalled = False
+        with suppress(OSError):
+            while not stop.is_set():
+                data = frame(src)
+                if not data:
+                    return
+                if watch and 0x08 in _commands(data):
+                    stalled = True
+                if not stalled:
+                    dst.sendall(data)
+
+    def handle(conn: socket.socket) -> None:
+        held.append(conn)
+        with suppress(OSError):
+            up = socket.create_connection((real.address, real.port), timeout=5)
+            up.settimeout(None)
+            held.append(up)
+            threading.Thread(target=pump, args=(up, conn, False), daemon=True).start()
+            pump(conn, up, True)
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        yield addr, port
+    finally:
+        stop.set()
+        for c in held:
+            with suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+            c.close()
+        t.join(timeout=2)
+        srv.close()

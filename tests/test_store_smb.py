@@ -377,3 +377,21 @@ def test_share_whose_listing_is_denied_is_not_reported_clean(
     target, facts = scan(store, weak.address)  # the guest connects; listing '/' is refused
     assert facts.listing_error.endswith("/closed: /: access denied") and not facts.complete
     assert statuses(registry, target, facts, "data.store.not_scanned") == {Status.FAIL}
+
+
+def test_server_that_stalls_mid_scan_keeps_what_was_gathered(
+    registry: Registry, weak: Samba
+) -> None:
+    from tests.servers_smb import stalls_on_read
+
+    with stalls_on_read(weak) as (addr, port):
+        store = Store(id="stall", kind="smb", location=f"smb://{addr}:{port}/public")
+        target, facts = scan(store, addr)
+    assert facts.exposure.anonymous_read is True and facts.files_total == 3  # listed before
+    docs = {d.path: d for d in facts.documents}
+    first = docs["ds-cong-dan.csv"].skipped[0]  # the first file read
+    assert first.reason.value == "unreadable" and "stopped answering while reading" in first.detail
+    later = docs["cong-van/ke_hoach.docx"].skipped[0].detail
+    assert "not tried, the server stopped answering while reading ds-cong-dan.csv" in later
+    assert all(d.skipped for d in facts.documents)  # nothing reported clean
+    assert Status.FAIL in statuses(registry, target, facts, "data.store.not_scanned")

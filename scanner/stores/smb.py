@@ -274,6 +274,7 @@ class SmbStore(Connector):
         self._exposure: Exposure | None = None
         self._denied: dict[str, str] = {}  # folder -> why it could not be listed
         self._dog = _Watchdog()
+        self._dead: dict[int, str] = {}  # id(connection) -> why it was closed
         try:
             if creds is None:
                 self.main = self._open(None, encrypt=False, probe="guest")
@@ -287,7 +288,10 @@ class SmbStore(Connector):
     # -- plumbing --------------------------------------------------------------------------
     @contextmanager
     def _watch(self, conn: Any, what: str) -> Iterator[None]:
-        """Close the socket when the server has not answered within the timeout."""
+        """Close the socket when the server has not answered within the timeout; later requests
+        on that connection fail at once, naming the request the server stopped answering."""
+        if id(conn) in self._dead:
+            raise StoreError(f"{self.where}: {what}: not tried, {self._dead[id(conn)]}")
         token = self._dog.arm(conn, self.timeout)
         fired = False
         try:
@@ -297,6 +301,7 @@ class SmbStore(Connector):
         except Exception as exc:
             fired = self._dog.disarm(token)
             if fired:
+                self._dead[id(conn)] = f"the server stopped answering while {what}"
                 raise StoreError(
                     f"{self.where}: the server stopped answering while {what} "
                     f"(no reply within {self.timeout:g} s)"
@@ -455,7 +460,7 @@ class SmbStore(Connector):
             batch = paths[i : i + PIPELINE]
             items = [(p, directory, 0x00020000, query) for p in batch]
             for path, sd in zip(
-                batch, self._compound_many(s, items, "reading the permissions"), strict=True
+                batch, self._compound_many(s, items, "reading the permissions of"), strict=True
             ):
                 if isinstance(sd, AccessDenied):
                     out.append(None)  # READ_CONTROL not granted: the permissions stay unknown
@@ -497,7 +502,7 @@ class SmbStore(Connector):
 
         sent = []
         where = items[0][0] if len(items) == 1 else f"{len(items)} files"
-        with self._watch(s.conn, f"{what} of {where or '/'}"):
+        with self._watch(s.conn, f"{what} {where or '/'}"):
             for path, directory, access, middle in items:
                 fh = Open(s.tree, path.replace("/", "\\"))
                 create, create_recv = fh.create(
