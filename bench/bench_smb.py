@@ -105,7 +105,8 @@ def main() -> None:
         )
         print(f"Assay unchanged rescan{rescan:7.2f} s  ({first / rescan:4.1f}x faster)")
         print(
-            f"smbclient mget + grep {manual:7.2f} s  ({a.files / manual:6.0f} files/s)  found {grepped}"
+            f"smbclient mget + grep {manual:7.2f} s  ({a.files / manual:6.0f} files/s)  "
+            f"found {grepped}"
         )
         print(f"ratio Assay first scan / smbclient+grep: {first / manual:.2f}")
     finally:
