@@ -86,8 +86,9 @@ class StoreWorldReadable(Check):
         facts=("store.documents",),
         severity=Severity.MEDIUM,
         rationale=(
-            "POSIX 'other' read permission on a share's folders and files lets every account "
-            "on the server (and every service running as one) read the documents."
+            "POSIX 'other' read permission (or, on an SMB share, read for Everyone, Guests or "
+            "Authenticated Users) on a share's folders and files lets every account on the "
+            "server or in the domain (and every service running as one) read the documents."
         ),
         remediation=Remediation(
             text="Remove the 'other' permissions and grant access through a group.",
@@ -101,8 +102,10 @@ class StoreWorldReadable(Check):
     def evaluate(self, facts: FactsView, params: NoParams) -> Iterator[Result]:
         sd = store_facts(facts)
         e = sd.exposure
-        if sd.kind != "local" and not e.world_readable_dirs:
-            yield not_applicable(f"a {sd.kind} store does not expose POSIX modes")
+        # local folders give POSIX modes, SMB shares their access lists (Everyone, Guests,
+        # Authenticated Users); WebDAV and S3 expose neither per file
+        if sd.kind not in ("local", "smb") and not e.world_readable_dirs:
+            yield not_applicable(f"a {sd.kind} store does not expose file permissions")
             return
         bad = False
         for doc in sd.documents:
