@@ -302,8 +302,8 @@ def _hostile_corpus(seed: int) -> str:
             lines.append("ê" * rnd.randrange(7000, 8150) + " a.b@c.gov.vn")
         elif kind == 4:
             lines.append("token: ghp_" + "a1" * 18 + " password='Zx9!abcd' AKIAIOSFODNN7EXAMPLQ")
-        else:
-            lines.append("")
+        else:  # empty, or undecodable bytes kept as lone surrogates (surrogateescape)
+            lines.append("" if rnd.random() < 0.5 else "\udcff\udc80 SĐT 0912345678 ê")
     return "\n".join(lines)
 
 
