@@ -164,7 +164,8 @@ def test_scores_have_three_numbers(env: Env, scanned: dict[str, Any]) -> None:
     a = env.get("reviewer", "/api/v1/units/unit-a/scores").json()
     b = env.get("reviewer", "/api/v1/units/unit-b/scores").json()
     for s in (a, b):
-        assert set(s["scores"]) >= {"pass_rate", "weighted", "coverage"}
+        assert set(s["scores"]) >= {"pass_rate", "weighted", "coverage", "grade"}
+        assert s["scores"]["policy"] == "cis-baseline"  # the server's default pack
         assert s["latest_scan"]
     assert a["scores"]["pass_rate"] < b["scores"]["pass_rate"]
     assert a["open_findings"] >= 2 and a["new_findings"] >= 2
@@ -227,6 +228,8 @@ def _routes(env: Env, scanned: dict[str, Any]) -> list[tuple[str, str, dict[str,
         ("POST", "/api/v1/units/unit-a/schedules", {"cron": "0 2 * * 1"}),
         ("POST", f"/api/v1/findings/{finding['id']}/state", {"state": "open"}),
         ("POST", "/api/v1/webhooks", {"url": "http://127.0.0.1:9/x", "unit": "unit-a"}),
+        ("GET", "/api/v1/notifications?unit=unit-a", None),
+        ("POST", "/api/v1/mail/recipients", {"address": "it@unit-a.example", "unit": "unit-a"}),
     ]
 
 
