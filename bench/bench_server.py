@@ -139,6 +139,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=1800, help="seconds for Assay's jobs")
     ap.add_argument("--nmap-timeout", type=float, default=1800, help="seconds for nmap -sV")
+    ap.add_argument("--no-nmap", action="store_true", help="measure Assay only (re-measuring)")
+    ap.add_argument("--out", default="server.json", help="file name under bench/results/")
     ap.add_argument("--serve-hosts", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_hosts:
@@ -212,9 +214,9 @@ def main() -> None:
                 os.killpg(w.pid, signal.SIGKILL)
                 w.wait(10)
     assay_peaks = {w.pid: v for w, v in zip(workers, peaks.values(), strict=True)}
-    _write({"partial": "nmap still to run", "wall_s": round(wall, 1), "jobs": states,
+    _write(args.out, {"partial": "nmap still to run", "wall_s": round(wall, 1), "jobs": states,
             "worker_peak_rss_mb": [round(v / 1024, 1) for v in assay_peaks.values()]})  # fmt: skip
-    nmap = shutil.which("nmap")
+    nmap = None if args.no_nmap else shutil.which("nmap")
     nmap_wall = None
     nmap_timed_out = False
     if nmap:
@@ -256,14 +258,14 @@ def main() -> None:
         "load_after": os.getloadavg(),
         "cpus": os.cpu_count(),
     }
-    _write(result)
+    _write(args.out, result)
     print(json.dumps(result, indent=2))
 
 
-def _write(result: dict[str, object]) -> None:
+def _write(name: str, result: dict[str, object]) -> None:
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "server.json").write_text(json.dumps(result, indent=2))
+    (out / Path(name).name).write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
