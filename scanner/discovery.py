@@ -308,19 +308,21 @@ async def discover(
         async with sem:
             if nmap and settings.version_detection:
                 probed = await _nmap_identify(nmap, addr, port, settings, res)
-                if (
-                    probed is not None
-                    and probed.name not in _UNHELPFUL
-                    and (probed.method == "probed" or probed.tunnel)
-                ):
+                named = probed is not None and probed.name not in _UNHELPFUL
+                if named and probed is not None and probed.method == "probed":
                     return DiscoveredService(addr, port, proto, probed)
-            # nmap could not name it, or only guessed from the port number: ask the service
+            else:
+                probed = None
+            # nmap could not name it, or only guessed from the port number (even when it saw
+            # TLS: "powerclientcsf" over ssl on 2443 is a guess): ask the service
             guess = await identify(addr, port, min(settings.probe_timeout, 3.0))
             if guess.name:
                 note = "" if nmap else "connect scan: no version detection"
                 return DiscoveredService(
                     addr, port, proto, guess.model_copy(update={"method": "banner", "note": note})
                 )
+            if probed is not None and probed.tunnel and probed.name not in _UNHELPFUL:
+                return DiscoveredService(addr, port, proto, probed)  # nmap at least saw TLS
             return DiscoveredService(
                 addr,
                 port,

@@ -112,6 +112,14 @@ def test_demo_unit_with_real_nmap(demo: DemoUnit, tmp_path: Path) -> None:
     # facts are stored with the scan, so checks can be judged again without the network
     recs = store.targets(scan_id)
     assert any(r.facts for r in recs if r.target.kind is TargetKind.SERVICE)
+    # nmap sees TLS on the weak HTTPS port but names it from its port table
+    # ("powerclientcsf" on 2443): Assay asks the service itself and finds HTTP inside
+    tls_services = {
+        (r.target.address, r.target.service.name)
+        for r in recs
+        if r.target.kind is TargetKind.SERVICE and r.target.service and r.target.service.tunnel
+    }
+    assert tls_services == {(demo.weak_address, "https"), (demo.good_address, "https")}
 
 
 def test_demo_unit_without_nmap_uses_fallback(demo: DemoUnit, tmp_path: Path) -> None:
