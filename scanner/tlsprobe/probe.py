@@ -179,6 +179,24 @@ async def probe(ep: TlsEndpoint, spec: HelloSpec, timeout: float, read_kex: bool
         return Answer("error", reason=f"socket error: {exc.strerror or exc}")
 
 
+# What can end a probe connection without an answer to judge (TimeoutError and the resets are
+# OSErrors; listed for the reader).
+PROBE_FAULTS = (TimeoutError, TlsParseError, TlsProbeError, OSError)
+
+
+def fault(exc: BaseException, timeout: float) -> str:
+    """The reason, in the words every side probe uses, for one of PROBE_FAULTS."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g}s"
+    if isinstance(exc, TlsParseError):
+        return f"malformed answer: {exc}"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return "connection reset"
+    if isinstance(exc, OSError):
+        return f"socket error: {exc.strerror or exc}"
+    return str(exc)
+
+
 @dataclass(frozen=True)
 class HeartbeatAnswer:
     """What a heartbeat probe learnt. Leaked bytes are counted, never kept."""
@@ -226,16 +244,8 @@ async def heartbleed(
                 writer.close()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(writer.wait_closed(), 1.0)
-    except TimeoutError:
-        return HeartbeatAnswer(None, reason=f"no answer within {timeout:g}s")
-    except TlsParseError as exc:
-        return HeartbeatAnswer(None, reason=f"malformed answer: {exc}")
-    except (ConnectionResetError, BrokenPipeError):
-        return HeartbeatAnswer(None, reason="connection reset")
-    except TlsProbeError as exc:
-        return HeartbeatAnswer(None, reason=str(exc))
-    except OSError as exc:
-        return HeartbeatAnswer(None, reason=f"socket error: {exc.strerror or exc}")
+    except PROBE_FAULTS as exc:
+        return HeartbeatAnswer(None, reason=fault(exc, timeout))
 
 
 async def _heartbeat_reply(rd: _Reader, wait: float) -> HeartbeatAnswer:
@@ -314,16 +324,10 @@ async def ccs_injection(
                 writer.close()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(writer.wait_closed(), 1.0)
-    except TimeoutError:
-        return CcsAnswer(None, f"no answer within {timeout:g}s")
-    except TlsParseError as exc:
-        return CcsAnswer(None, f"malformed answer: {exc}")
     except (ConnectionResetError, BrokenPipeError):
         return CcsAnswer("inconclusive", "connection reset after the early CCS")
-    except TlsProbeError as exc:
-        return CcsAnswer(None, str(exc))
-    except OSError as exc:
-        return CcsAnswer(None, f"socket error: {exc.strerror or exc}")
+    except PROBE_FAULTS as exc:
+        return CcsAnswer(None, fault(exc, timeout))
 
 
 async def _next_alert(rd: _Reader, wait: float) -> int | str:
