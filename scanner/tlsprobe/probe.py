@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -154,19 +155,30 @@ async def _exchange(reader: asyncio.StreamReader, spec: HelloSpec, read_kex: boo
                 return Answer("hello", hello, None, certs, kex, client_cert_requested=cert_request)
 
 
+@contextlib.asynccontextmanager
+async def first_flight(
+    ep: TlsEndpoint, spec: HelloSpec, timeout: float, read_kex: bool = True
+) -> AsyncIterator[tuple[Answer, asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A connection that sent `spec`'s hello and read the server's answer (with `read_kex`, up
+    to ServerHelloDone), still open for probes that go on talking; closed on exit. The
+    caller bounds the whole exchange and maps the faults (PROBE_FAULTS)."""
+    reader, writer = await open_plain(ep, timeout)
+    try:
+        writer.write(client_hello(spec))
+        await writer.drain()
+        ans = await asyncio.wait_for(_exchange(reader, spec, read_kex), timeout)
+        yield ans, reader, writer
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
 async def probe(ep: TlsEndpoint, spec: HelloSpec, timeout: float, read_kex: bool = False) -> Answer:
     """Send one ClientHello to `ep` and classify the answer (see the module docstring)."""
     try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await open_plain(ep, timeout)
-            try:
-                writer.write(client_hello(spec))
-                await writer.drain()
-                return await _exchange(reader, spec, read_kex)
-            finally:
-                writer.close()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(writer.wait_closed(), 1.0)
+        async with asyncio.timeout(timeout), first_flight(ep, spec, timeout, read_kex) as got:
+            return got[0]
     except TimeoutError:
         return Answer("timeout", reason=f"no answer to a ClientHello within {timeout:g}s")
     except TlsParseError as exc:
@@ -227,23 +239,17 @@ async def heartbleed(
     """One connection: a hello offering heartbeats; if the server takes them, one malformed
     heartbeat after its ServerHelloDone, and at most `wait` seconds for an answer."""
     try:
-        async with asyncio.timeout(timeout + wait):
-            reader, writer = await open_plain(ep, timeout)
-            try:
-                writer.write(client_hello(spec))
-                await writer.drain()
-                ans = await asyncio.wait_for(_exchange(reader, spec, True), timeout)
-                if ans.hello is None:
-                    return HeartbeatAnswer(None, reason=ans.describe())
-                if EXT_HEARTBEAT not in ans.hello.extensions:
-                    return HeartbeatAnswer(False, reason="heartbeat extension not echoed")
-                writer.write(heartbeat_request(ans.hello.version))
-                await writer.drain()
-                return await _heartbeat_reply(_Reader(reader, MAX_BYTES_PER_PROBE), wait)
-            finally:
-                writer.close()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(writer.wait_closed(), 1.0)
+        async with (
+            asyncio.timeout(timeout + wait),
+            first_flight(ep, spec, timeout) as (ans, reader, writer),
+        ):
+            if ans.hello is None:
+                return HeartbeatAnswer(None, reason=ans.describe())
+            if EXT_HEARTBEAT not in ans.hello.extensions:
+                return HeartbeatAnswer(False, reason="heartbeat extension not echoed")
+            writer.write(heartbeat_request(ans.hello.version))
+            await writer.drain()
+            return await _heartbeat_reply(_Reader(reader, MAX_BYTES_PER_PROBE), wait)
     except PROBE_FAULTS as exc:
         return HeartbeatAnswer(None, reason=fault(exc, timeout))
 
@@ -290,40 +296,34 @@ async def ccs_injection(
     """One connection: a hello, then an early ChangeCipherSpec after ServerHelloDone and, if
     the server stays silent, a second one; at most `wait` seconds for each reply."""
     try:
-        async with asyncio.timeout(timeout + 2 * wait + 1):
-            reader, writer = await open_plain(ep, timeout)
-            try:
-                writer.write(client_hello(spec))
+        async with (
+            asyncio.timeout(timeout + 2 * wait + 1),
+            first_flight(ep, spec, timeout) as (ans, reader, writer),
+        ):
+            if ans.hello is None:
+                return CcsAnswer(None, ans.describe())
+            if ans.alert is not None:
+                return CcsAnswer(None, f"handshake ended with alert {ans.alert.name}")
+            version = ans.hello.version.to_bytes(2, "big")
+            ccs = bytes([CT_CHANGE_CIPHER_SPEC]) + version + b"\x00\x01" + CCS_RECORD_BODY
+            rd = _Reader(reader, MAX_BYTES_PER_PROBE)
+            for attempt in (1, 2):
+                writer.write(ccs)
                 await writer.drain()
-                ans = await asyncio.wait_for(_exchange(reader, spec, True), timeout)
-                if ans.hello is None:
-                    return CcsAnswer(None, ans.describe())
-                if ans.alert is not None:
-                    return CcsAnswer(None, f"handshake ended with alert {ans.alert.name}")
-                version = ans.hello.version.to_bytes(2, "big")
-                ccs = bytes([CT_CHANGE_CIPHER_SPEC]) + version + b"\x00\x01" + CCS_RECORD_BODY
-                rd = _Reader(reader, MAX_BYTES_PER_PROBE)
-                for attempt in (1, 2):
-                    writer.write(ccs)
-                    await writer.drain()
-                    got = await _next_alert(rd, wait)
-                    if got == "silent":
-                        continue
-                    if got == 10:
-                        if attempt == 1:
-                            return CcsAnswer("refused", "alert unexpected_message")
-                        return CcsAnswer("inconclusive", "unexpected_message after a second CCS")
-                    if isinstance(got, int) and got in DECRYPT_ALERTS and attempt == 2:
-                        return CcsAnswer(
-                            "accepted",
-                            f"silent after the early CCS, then alert {Alert(2, got).name}",
-                        )
-                    return CcsAnswer("inconclusive", f"after CCS {attempt}: {got}")
-                return CcsAnswer("inconclusive", "silent after two early CCS records")
-            finally:
-                writer.close()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(writer.wait_closed(), 1.0)
+                got = await _next_alert(rd, wait)
+                if got == "silent":
+                    continue
+                if got == 10:
+                    if attempt == 1:
+                        return CcsAnswer("refused", "alert unexpected_message")
+                    return CcsAnswer("inconclusive", "unexpected_message after a second CCS")
+                if isinstance(got, int) and got in DECRYPT_ALERTS and attempt == 2:
+                    return CcsAnswer(
+                        "accepted",
+                        f"silent after the early CCS, then alert {Alert(2, got).name}",
+                    )
+                return CcsAnswer("inconclusive", f"after CCS {attempt}: {got}")
+            return CcsAnswer("inconclusive", "silent after two early CCS records")
     except (ConnectionResetError, BrokenPipeError):
         return CcsAnswer("inconclusive", "connection reset after the early CCS")
     except PROBE_FAULTS as exc:

@@ -16,7 +16,6 @@ short descriptions such as "alert bad_record_mac, then closed".
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import struct
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,9 +24,9 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from scanner.tlsprobe.endpoint import TlsEndpoint, TlsProbeError, open_plain
-from scanner.tlsprobe.hello import HelloSpec, client_hello
-from scanner.tlsprobe.probe import MAX_BYTES_PER_PROBE, _exchange, _Reader
+from scanner.tlsprobe.endpoint import TlsEndpoint, TlsProbeError
+from scanner.tlsprobe.hello import HelloSpec
+from scanner.tlsprobe.probe import MAX_BYTES_PER_PROBE, _Reader, first_flight
 from scanner.tlsprobe.suites import SSL3, suite
 from scanner.tlsprobe.wire import (
     CT_ALERT,
@@ -193,46 +192,40 @@ async def robot_probe(
     """One connection: a hello offering static-RSA suites, up to ServerHelloDone, then the
     key-exchange flight of `variant`, and at most `wait` seconds for the server's reaction."""
     try:
-        async with asyncio.timeout(timeout + wait + 2):
-            reader, writer = await open_plain(ep, timeout)
+        async with (
+            asyncio.timeout(timeout + wait + 2),
+            first_flight(ep, spec, timeout) as (ans, reader, writer),
+        ):
+            if ans.hello is None:
+                return RobotAnswer(None, ans.describe())
+            if ans.alert is not None or ans.reason:
+                why = f"alert {ans.alert.name}" if ans.alert else ans.reason
+                return RobotAnswer(None, f"the handshake ended before ServerHelloDone ({why})")
+            chosen = suite(ans.hello.cipher)
+            if chosen is None or chosen.kex != "RSA":
+                return RobotAnswer(
+                    None, f"the server chose 0x{ans.hello.cipher:04X}, not a static-RSA suite"
+                )
+            key = server_rsa_key(ans.certificates)
+            if key is None:
+                return RobotAnswer(None, "the server sent no RSA certificate")
             try:
-                writer.write(client_hello(spec))
+                block = pkcs1_block(variant, (key.key_size + 7) // 8, spec.version)
+                flight = key_exchange_flight(
+                    rsa_encrypt_raw(block, key),
+                    ans.hello.version,
+                    empty_certificate=ans.client_cert_requested,
+                )
+            except ValueError as exc:
+                return RobotAnswer(None, f"RSA key of {key.key_size} bits: {exc}")
+            asked = ans.client_cert_requested
+            try:
+                writer.write(flight)
                 await writer.drain()
-                ans = await asyncio.wait_for(_exchange(reader, spec, True), timeout)
-                if ans.hello is None:
-                    return RobotAnswer(None, ans.describe())
-                if ans.alert is not None or ans.reason:
-                    why = f"alert {ans.alert.name}" if ans.alert else ans.reason
-                    return RobotAnswer(None, f"the handshake ended before ServerHelloDone ({why})")
-                chosen = suite(ans.hello.cipher)
-                if chosen is None or chosen.kex != "RSA":
-                    return RobotAnswer(
-                        None, f"the server chose 0x{ans.hello.cipher:04X}, not a static-RSA suite"
-                    )
-                key = server_rsa_key(ans.certificates)
-                if key is None:
-                    return RobotAnswer(None, "the server sent no RSA certificate")
-                try:
-                    block = pkcs1_block(variant, (key.key_size + 7) // 8, spec.version)
-                    flight = key_exchange_flight(
-                        rsa_encrypt_raw(block, key),
-                        ans.hello.version,
-                        empty_certificate=ans.client_cert_requested,
-                    )
-                except ValueError as exc:
-                    return RobotAnswer(None, f"RSA key of {key.key_size} bits: {exc}")
-                asked = ans.client_cert_requested
-                try:
-                    writer.write(flight)
-                    await writer.drain()
-                except (ConnectionResetError, BrokenPipeError):
-                    return RobotAnswer("reset", client_cert_requested=asked)
-                got = await _reaction(_Reader(reader, MAX_BYTES_PER_PROBE), wait)
-                return RobotAnswer(got, client_cert_requested=asked)
-            finally:
-                writer.close()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(writer.wait_closed(), 1.0)
+            except (ConnectionResetError, BrokenPipeError):
+                return RobotAnswer("reset", client_cert_requested=asked)
+            got = await _reaction(_Reader(reader, MAX_BYTES_PER_PROBE), wait)
+            return RobotAnswer(got, client_cert_requested=asked)
     except TimeoutError:
         return RobotAnswer(None, f"no answer to the hello within {timeout:g}s")
     except TlsParseError as exc:
