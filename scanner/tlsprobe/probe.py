@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
@@ -23,6 +24,7 @@ from scanner.tlsprobe.wire import (
     CT_HANDSHAKE,
     CT_HEARTBEAT,
     EXT_HEARTBEAT,
+    EXT_STATUS_REQUEST,
     HS_CERTIFICATE,
     HS_CERTIFICATE_REQUEST,
     HS_SERVER_HELLO,
@@ -216,6 +218,7 @@ class HeartbeatAnswer:
     offered: bool | None  # the ServerHello echoed the heartbeat extension (None: no hello)
     leaked: int = 0  # bytes returned beyond the 0-byte payload Assay sent
     reason: str = ""
+    stapled: bool | None = None  # the ServerHello echoed status_request (OCSP stapling)
 
     @property
     def vulnerable(self) -> bool:
@@ -245,11 +248,15 @@ async def heartbleed(
         ):
             if ans.hello is None:
                 return HeartbeatAnswer(None, reason=ans.describe())
+            stapled = EXT_STATUS_REQUEST in ans.hello.extensions
             if EXT_HEARTBEAT not in ans.hello.extensions:
-                return HeartbeatAnswer(False, reason="heartbeat extension not echoed")
+                return HeartbeatAnswer(
+                    False, reason="heartbeat extension not echoed", stapled=stapled
+                )
             writer.write(heartbeat_request(ans.hello.version))
             await writer.drain()
-            return await _heartbeat_reply(_Reader(reader, MAX_BYTES_PER_PROBE), wait)
+            reply = await _heartbeat_reply(_Reader(reader, MAX_BYTES_PER_PROBE), wait)
+            return dataclasses.replace(reply, stapled=stapled)
     except PROBE_FAULTS as exc:
         return HeartbeatAnswer(None, reason=fault(exc, timeout))
 

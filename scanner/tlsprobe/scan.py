@@ -7,8 +7,9 @@ A. one hello per protocol (SSLv3 .. TLS 1.3) offering every suite the protocol d
 B. suites per supported protocol by remove-and-retry (offer many, drop the one the server
    picks, ask again), split into interleaved chunks that run side by side; TLS 1.3 groups by
    HelloRetryRequest; TLS 1.2 ECDHE curves and the DH prime size from ServerKeyExchange;
-   ALPN; TLS_FALLBACK_SCSV; OCSP stapling (status_request); Heartbleed (one malformed
-   heartbeat, sent only to a server that accepts the heartbeat extension); an early
+   ALPN; TLS_FALLBACK_SCSV; one hello asking for heartbeats and OCSP stapling (status_request),
+   with one malformed heartbeat (Heartbleed) only to a server that accepts the heartbeat
+   extension; an early
    ChangeCipherSpec (CCS injection);
 C. server preference: the accepted suites offered in one order and then reversed; ROBOT (at
    most ten key exchanges with crafted RSA blocks) where a static-RSA suite was accepted.
@@ -42,7 +43,6 @@ from scanner.tlsprobe.suites import (
     candidates,
     suite,
 )
-from scanner.tlsprobe.wire import EXT_STATUS_REQUEST
 
 ORDER = (SSL3, TLS10, TLS11, TLS12, TLS13)
 CHUNK = 24  # suites per remove-and-retry chain; more chains run in parallel
@@ -225,28 +225,23 @@ class EndpointScanner:
         found = await asyncio.gather(*(one(p) for p in ALPN_PROTOCOLS))
         self.result.alpn = [p for p in found if p]
 
-    async def stapling(self, version: int) -> None:
-        """Whether the server staples an OCSP response: under TLS <= 1.2 it says so with an
-        empty status_request extension in its ServerHello (RFC 6066 section 8). Under TLS 1.3
-        the answer travels in the encrypted Certificate message, which a hello cannot read."""
-        ans = await self.ask(self._spec(version, candidates(version), status_request=True))
-        if ans.accepted_as(version) and ans.hello is not None:
-            self.result.ocsp_stapling = EXT_STATUS_REQUEST in ans.hello.extensions
-        else:
-            self._note("OCSP stapling", ans)
-
     async def heartbleed(self, version: int) -> None:
         """CVE-2014-0160: offer heartbeats; only a server that takes them gets one malformed
-        heartbeat (a 16 KiB claim, no payload). The reply's size is kept, its bytes never."""
+        heartbeat (a 16 KiB claim, no payload). The reply's size is kept, its bytes never.
+
+        The same hello asks for OCSP stapling: under TLS <= 1.2 a server that staples says so
+        with an empty status_request extension in its ServerHello (RFC 6066 section 8). Under
+        TLS 1.3 that travels in the encrypted Certificate message, which a hello cannot read."""
         self._count()
         async with self.sem:
-            spec = self._spec(version, candidates(version), heartbeat=True)
+            spec = self._spec(version, candidates(version), heartbeat=True, status_request=True)
             hb = await heartbleed(self.ep, spec, self.timeout, wait=min(self.timeout, 2.0))
         if hb.offered is None:
-            self.result.errors.append(f"heartbeat: {hb.reason}")
+            self.result.errors.append(f"heartbeat and OCSP stapling: {hb.reason}")
             return
         self.result.heartbeat = hb.offered
         self.result.heartbleed_leaked = hb.leaked
+        self.result.ocsp_stapling = hb.stapled
 
     def _count(self) -> None:
         if self.result.probes >= self.max_probes:
@@ -341,7 +336,7 @@ class EndpointScanner:
             jobs.append(self.groups13())
         if legacy:
             best = legacy[-1]
-            jobs += [self.groups12(best), self.dh_size(best), self.stapling(best)]
+            jobs += [self.groups12(best), self.dh_size(best)]
             jobs += [self.heartbleed(best), self.early_ccs(best)]
         if supported and not self.ep.starttls:
             jobs.append(self.alpn(supported[-1]))
