@@ -139,6 +139,24 @@ def samba(tmp: Path, shares: dict[str, dict[str, str]], glob: str = "") -> Itera
         )
 
 
+def frame(s: socket.socket) -> bytes:
+    """One SMB2 message with its 4-byte transport header; b"" when the peer closed."""
+    head = b""
+    while len(head) < 4:
+        chunk = s.recv(4 - len(head))
+        if not chunk:
+            return b""
+        head += chunk
+    size = struct.unpack(">I", head)[0] & 0xFFFFFF
+    body = b""
+    while len(body) < size:
+        chunk = s.recv(min(65536, size - len(body)))
+        if not chunk:
+            return b""
+        body += chunk
+    return head + body
+
+
 @contextmanager
 def silent_after_negotiate(real: Samba) -> Iterator[tuple[str, int]]:
     """Relays the first SMB2 negotiate to the real Samba and its answer back, then reads and
@@ -152,22 +170,6 @@ def silent_after_negotiate(real: Samba) -> Iterator[tuple[str, int]]:
     srv.settimeout(0.2)
     stop = threading.Event()
     held: list[socket.socket] = []
-
-    def frame(s: socket.socket) -> bytes:
-        head = b""
-        while len(head) < 4:
-            chunk = s.recv(4 - len(head))
-            if not chunk:
-                return b""
-            head += chunk
-        size = struct.unpack(">I", head)[0] & 0xFFFFFF
-        body = b""
-        while len(body) < size:
-            chunk = s.recv(min(65536, size - len(body)))
-            if not chunk:
-                return b""
-            body += chunk
-        return head + body
 
     def handle(conn: socket.socket) -> None:
         held.append(conn)
@@ -267,22 +269,6 @@ def stalls_on_read(real: Samba) -> Iterator[tuple[str, int]]:
     srv.settimeout(0.2)
     stop = threading.Event()
     held: list[socket.socket] = []
-
-    def frame(s: socket.socket) -> bytes:
-        head = b""
-        while len(head) < 4:
-            chunk = s.recv(4 - len(head))
-            if not chunk:
-                return b""
-            head += chunk
-        size = struct.unpack(">I", head)[0] & 0xFFFFFF
-        body = b""
-        while len(body) < size:
-            chunk = s.recv(min(65536, size - len(body)))
-            if not chunk:
-                return b""
-            body += chunk
-        return head + body
 
     def pump(src: socket.socket, dst: socket.socket, watch: bool) -> None:
         stalled = False
