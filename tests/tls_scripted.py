@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -115,7 +116,7 @@ class ScriptedTls:
         self._sock = socket.socket()
         self.connections = 0
 
-    def __enter__(self) -> ScriptedTls:
+    def __enter__(self) -> Self:
         self._sock.bind((self.address, self.port))
         self._sock.listen(64)
         self._sock.settimeout(0.2)
@@ -160,7 +161,7 @@ class ScriptedTls:
                 return
 
 
-class HeartbeatServer:
+class HeartbeatServer(ScriptedTls):
     """A TLS 1.2 server that takes the heartbeat extension (OpenSSL 1.0.1 era), scripted.
 
     `bleed=True` answers a heartbeat with `memory` as the 1.0.1-1.0.1f bug did (the claimed
@@ -170,33 +171,9 @@ class HeartbeatServer:
     """
 
     def __init__(self, bleed: bool, memory: bytes = b"") -> None:
+        super().__init__(lambda data: None)  # _one below speaks for itself
         self.bleed, self.memory = bleed, memory
-        self.address = pick_loopback()
-        self._sock = socket.socket()
-        self._sock.bind((self.address, 0))
-        self.port = self._sock.getsockname()[1]
-        self._stop = threading.Event()
         self.heartbeats = 0
-
-    def __enter__(self) -> HeartbeatServer:
-        self._sock.listen(16)
-        self._sock.settimeout(0.2)
-        threading.Thread(target=self._serve, daemon=True).start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._stop.set()
-        self._sock.close()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
 
     @staticmethod
     def _record(conn: socket.socket) -> bytes:
