@@ -4,7 +4,7 @@ Both tools audit the same two OpenSSH servers (tests/servers_sshd.py: the weak o
 algorithms, DSA and 1024-bit RSA keys, password login and a chatty banner; the hardened one),
 each as separate processes, as a user would run them:
 
-    python bench/bench_ssh.py --assay A:P A:P      one process, both servers concurrently:
+    python bench/ssh_assay_process.py A:P A:P      one process, both servers concurrently:
                                                    collector + the ten ssh.* checks, JSON out
     ssh-audit -j --skip-rate-test -T targets.txt   one process, both servers
     ssh-audit -j -p PORT ADDR                      once per server (its default run, with the
@@ -18,13 +18,16 @@ ssh-audit says to remove (its "critical" list) are compared with Assay's failed 
 show that being faster does not come from looking at less. Needs sshd, ssh-keygen and
 `pip install ssh-audit`.
 
+Assay's modules are compiled to bytecode before the first round, as `pip install` compiles an
+installed package (ssh-audit's included): with PYTHONDONTWRITEBYTECODE set, as on many CI
+images, a source checkout would otherwise recompile every module on every start.
+
     python bench/bench_ssh.py [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import shutil
 import statistics
@@ -39,65 +42,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def assay_audit(servers: list[tuple[str, int]]) -> dict[str, Any]:
-    """Assay's SSH audit of several servers in this process, concurrently as the runner does.
+def _compile_bytecode() -> None:
+    """Write the bytecode of Assay's packages, which an installed Assay has from pip."""
+    import compileall
 
-    Imports only the SSH collector and checks (what `assay scan` runs on an SSH service); the
-    time inside the process is reported apart from interpreter start-up and imports.
-    """
-    t0 = time.perf_counter()
-    from checks.ssh.advisory import AlgorithmAdvisory
-    from checks.ssh.auth import PasswordAuth
-    from checks.ssh.banner import BannerPrelogin, BannerVersion
-    from checks.ssh.crypto import CipherWeak, KexWeak, MacWeak
-    from checks.ssh.hostkey import HostKeyRsaSha1, HostKeyWeak
-    from checks.ssh.terrapin import Terrapin
-    from scanner.collectors.ssh import SshCollector
-    from scanner.model import ServiceInfo, Target, TargetKind
-    from scanner.plugins import Check, CollectContext, FactsView
-    from scanner.scope import ScopeGuard
-
-    checks: list[Check] = [
-        KexWeak(), CipherWeak(), MacWeak(), HostKeyWeak(), HostKeyRsaSha1(), PasswordAuth(),
-        Terrapin(), BannerVersion(), BannerPrelogin(), AlgorithmAdvisory(),
-    ]  # fmt: skip
-    t_import = time.perf_counter() - t0
-    collector = SshCollector()
-    targets = [
-        Target(
-            kind=TargetKind.SERVICE,
-            unit="bench",
-            address=a,
-            port=p,
-            service=ServiceInfo(name="ssh"),
-        )
-        for a, p in servers
-    ]
-    ctx = CollectContext(
-        scope=ScopeGuard.of(hosts=[(a, "bench") for a, _ in servers]), probe_timeout=5
-    )
-
-    async def all_targets() -> list[Any]:
-        return await asyncio.gather(*(collector.collect(t, ctx) for t in targets))
-
-    t1 = time.perf_counter()
-    facts = asyncio.run(all_targets())
-    out: dict[str, Any] = {}
-    for target, f in zip(targets, facts, strict=True):
-        view = FactsView(target, {"service.ssh": f})
-        findings = []
-        for check in checks:
-            res = check.evaluate(view, check.Params())
-            for r in [res] if not isinstance(res, list) else res:
-                findings.append(
-                    {"check": check.meta.id, "status": r.status.value, "detail": r.detail}
-                )
-        out[f"{target.address}:{target.port}"] = {"findings": findings}
-    return {
-        "results": out,
-        "import_seconds": t_import,
-        "audit_seconds": time.perf_counter() - t1,
-    }
+    for package in ("scanner", "checks", "policies", "reports"):
+        compileall.compile_dir(ROOT / package, quiet=1)
 
 
 def _run(cmd: list[str]) -> tuple[float, str]:
@@ -108,7 +58,7 @@ def _run(cmd: list[str]) -> tuple[float, str]:
 
 def _assay_cmd(servers: list[tuple[str, int]]) -> list[str]:
     spec = [f"{a}:{p}" for a, p in servers]
-    return [sys.executable, str(Path(__file__).resolve()), "--assay", *spec]
+    return [sys.executable, str(Path(__file__).with_name("ssh_assay_process.py")), *spec]
 
 
 def _ssh_audit_cmd(tool: str, address: str, port: int, skip_rate: bool) -> list[str]:
@@ -219,12 +169,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--copies", type=int, default=10, help="targets per server, scale run")
-    ap.add_argument("--assay", nargs="+", metavar="ADDR:PORT", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.assay:
-        servers = [(s.rsplit(":", 1)[0], int(s.rsplit(":", 1)[1])) for s in args.assay]
-        print(json.dumps(assay_audit(servers)))
-        return
+    _compile_bytecode()
     result = bench(args.rounds, args.copies)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

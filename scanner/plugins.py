@@ -12,7 +12,6 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -21,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from scanner.model import Facts, Reference, Remediation, Result, Severity, Target, TargetKind
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
     from scanner.scope import ScopeGuard
 
 GROUP_COLLECTORS = "assay.collectors"
@@ -247,6 +248,8 @@ def _load_group(group: str, adder: Any, registry: Registry, eps: Iterable[EntryP
 
 def load_registry() -> Registry:
     """Load every collector, check and reporter registered through entry points."""
+    from importlib.metadata import entry_points  # only a registry load needs it, not a probe
+
     reg = Registry()
     _load_group(GROUP_COLLECTORS, reg.add_collector, reg, entry_points(group=GROUP_COLLECTORS))
     _load_group(GROUP_CHECKS, reg.add_check, reg, entry_points(group=GROUP_CHECKS))

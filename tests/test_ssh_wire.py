@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from checks.ssh import algorithms as alg
 from checks.ssh.algorithms import TABLE_PATH, TableError, Verdict, load_table, table
 from checks.ssh.banner import TOPICS, scan_banner
 from scanner import sshtransport as tr
@@ -268,6 +270,35 @@ def test_broken_table_is_refused_with_the_reason(
     with pytest.raises(TableError, match=message) as info:
         load_table(broken)
     assert str(broken) in str(info.value)
+
+
+def test_compiled_table_is_the_yaml() -> None:
+    """The JSON form that start-up reads is current: made from these YAML bytes, same data."""
+    from ruamel.yaml import YAML
+
+    doc = json.loads(alg.COMPILED_PATH.read_text(encoding="utf-8"))
+    source = TABLE_PATH.read_bytes()
+    assert doc["source_sha256"] == hashlib.sha256(source).hexdigest(), (
+        "checks/ssh/algorithms.json is stale: python -m checks.ssh.algorithms --compile"
+    )
+    assert doc["table"] == YAML(typ="safe").load(source.decode("utf-8"))
+
+
+def test_stale_compiled_table_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = json.loads(alg.COMPILED_PATH.read_text(encoding="utf-8"))
+    cipher = next(a for a in doc["table"]["algorithms"]["cipher"] if a["status"] == "fail")
+    cipher["status"] = "ok"  # what an out-of-date JSON would say
+    stale = tmp_path / "algorithms.json"
+    stale.write_text(json.dumps({**doc, "source_sha256": "0" * 64}), encoding="utf-8")
+    monkeypatch.setattr(alg, "COMPILED_PATH", stale)
+    assert load_table().verdict("cipher", cipher["name"], "baseline")[0] is Verdict.FAIL
+    # with a matching digest the JSON is read, and validated like the YAML
+    stale.write_text(json.dumps(doc), encoding="utf-8")
+    assert load_table().verdict("cipher", cipher["name"], "baseline")[0] is Verdict.OK
+    doc["table"]["schema"] = 2
+    stale.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(TableError, match="schema 2 is not supported"):
+        load_table()
 
 
 # -- the encrypted transport ------------------------------------------------------------------

@@ -8,16 +8,22 @@ into a failure, with the file, the category and the name in the message.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 TABLE_PATH = Path(__file__).with_name("algorithms.yaml")
+# The same table as JSON, with the SHA-256 of the YAML it was made from. Loading it skips the
+# YAML parser (its import and parse were about a tenth of a one-server audit's start-up); it is
+# used only while that digest matches, so an edited YAML is always what is read. Regenerate:
+# `python -m checks.ssh.algorithms --compile` (a test fails while it is stale).
+COMPILED_PATH = TABLE_PATH.with_suffix(".json")
 DEFAULT_PROFILE = "baseline"
 Category = Literal["kex", "hostkey", "cipher", "mac", "compression"]
 CATEGORIES: tuple[Category, ...] = ("kex", "hostkey", "cipher", "mac", "compression")
@@ -128,11 +134,52 @@ class TableError(Exception):
     """The algorithm table file is unreadable or invalid (names the file and the field)."""
 
 
+def _parse_yaml(path: Path, text: str) -> object:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return YAML(typ="safe").load(text)
+    except YAMLError as exc:
+        raise TableError(f"{path}: cannot read the SSH algorithm table: {exc}") from None
+
+
+def _compiled(source: bytes) -> object | None:
+    """The compiled table if it was made from exactly these YAML bytes, else None."""
+    try:
+        doc = json.loads(COMPILED_PATH.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("source_sha256") != hashlib.sha256(source).hexdigest():
+        return None
+    return doc.get("table")
+
+
+def compile_table(path: Path = TABLE_PATH, out: Path = COMPILED_PATH) -> None:
+    """Write the JSON form of a valid table (validated first, so a broken YAML is refused)."""
+    source = path.read_bytes()
+    raw = _parse_yaml(path, source.decode("utf-8"))
+    _validate(path, raw)
+    doc = {"source_sha256": hashlib.sha256(source).hexdigest(), "table": raw}
+    out.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
 def load_table(path: Path = TABLE_PATH) -> AlgorithmTable:
     try:
-        raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except (OSError, YAMLError) as exc:
+        source = path.read_bytes()
+    except OSError as exc:
         raise TableError(f"{path}: cannot read the SSH algorithm table: {exc}") from None
+    raw = _compiled(source) if path == TABLE_PATH else None
+    if raw is None:
+        try:
+            text = source.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TableError(f"{path}: cannot read the SSH algorithm table: {exc}") from None
+        raw = _parse_yaml(path, text)
+    return _validate(path, raw)
+
+
+def _validate(path: Path, raw: object) -> AlgorithmTable:
     try:
         return AlgorithmTable.model_validate(raw)
     except ValidationError as exc:
@@ -145,3 +192,10 @@ def load_table(path: Path = TABLE_PATH) -> AlgorithmTable:
 def table() -> AlgorithmTable:
     """The built-in table, loaded and validated once per process."""
     return load_table()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--compile"]:
+        raise SystemExit("usage: python -m checks.ssh.algorithms --compile")
+    compile_table()
+    print(f"wrote {COMPILED_PATH}")
