@@ -1,9 +1,10 @@
 """Incremental rescans of a real local tree: an unchanged file costs a stat and no validation of
 its own, a chmod is seen although size and mtime stay, a touched file is hashed but not
-extracted, and a damaged or old cache file costs time, never a finding."""
+extracted, and a damaged, edited or old cache file costs time (a full scan), never a finding."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -86,17 +87,54 @@ def test_touched_file_is_hashed_not_extracted(tmp_path: Path) -> None:
     assert third.files_scanned == 0  # the new mtime was remembered
 
 
-def test_damaged_cache_entries_are_scanned_again(tmp_path: Path) -> None:
+def _rewrite(f: Path, raw: dict[str, object], *, seal: bool) -> None:
+    """Write the cache file in Assay's layout; seal=True recomputes its digest as Assay would
+    (a bug, or someone who knows the format), seal=False leaves the old one (damage, an edit)."""
+    head, _, _ = f.read_bytes().partition(b'","entries":')
+    body = json.dumps(raw["entries"], separators=(",", ":")).encode()
+    if seal:
+        head = head[:-64] + hashlib.sha256(body).hexdigest().encode()
+    f.write_bytes(head + b'","entries":' + body + b"}")
+
+
+def test_damaged_or_edited_cache_means_a_full_scan(tmp_path: Path) -> None:
     root, cache = weak_tree(tmp_path / "w"), tmp_path / "cache"
     first = _scan(root, cache)
     f = _cache_file(cache)
     raw = json.loads(f.read_text())
     entries = raw["entries"]
-    entries["thanh-toan.csv"][4] = '{"path": "thanh-toan.csv", "kind": 3}'  # wrong type
-    entries["app.env"][4] = '{"path":"other.env","kind":"env"}'  # facts of another file
-    entries["partner.pdf"][4] = '{"path":"partner.pdf"},{"path":"x"}'  # shifts a batch
+    # an edit that still validates: the marked document's facts say nothing to report
+    (marked,) = [d.path for d in first.documents if d.sensitivity >= 90][:1]
+    entries[marked][4] = None
+    _rewrite(f, raw, seal=False)
+    second = _scan(root, cache)
+    assert second.files_scanned == first.files_total and second.files_from_cache == 0
+    assert _strip(second.documents) == _strip(first.documents)
+    third = _scan(root, cache)  # rewritten whole
+    assert third.files_scanned == 0 and _strip(third.documents) == _strip(first.documents)
+    # one flipped byte anywhere in the entries
+    data = bytearray(f.read_bytes())
+    at = data.index(b'"mode":"06') + 8
+    data[at] = ord("7")
+    f.write_bytes(bytes(data))
+    fourth = _scan(root, cache)
+    assert fourth.files_scanned == first.files_total
+    assert _strip(fourth.documents) == _strip(first.documents)
+
+
+def test_entries_that_verify_but_do_not_rebuild_are_scanned_again(tmp_path: Path) -> None:
+    root, cache = weak_tree(tmp_path / "w"), tmp_path / "cache"
+    first = _scan(root, cache)
+    f = _cache_file(cache)
+    raw = json.loads(f.read_text())
+    entries = raw["entries"]
+    entries["thanh-toan.csv"][4] = {"path": "thanh-toan.csv", "kind": 3}  # fields missing
+    entries["app.env"][4] = entries["partner.pdf"][4]  # facts of another file
+    bad = dict(entries["partner.pdf"][4])
+    bad["findings"] = [dict(bad["findings"][0], category="nonsense")]
+    entries["partner.pdf"][4] = bad
     entries["ds-cong-dan.xlsx"] = "not a list"
-    f.write_text(json.dumps(raw))
+    _rewrite(f, raw, seal=True)
     second = _scan(root, cache)
     assert second.files_scanned == 4
     assert second.files_from_cache == second.files_total - 4

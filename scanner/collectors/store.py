@@ -14,7 +14,10 @@ what it did not reach instead of losing everything.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import heapq
+import json
 import math
 import time
 from collections.abc import Mapping
@@ -22,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from scanner.credentials import CredentialError, resolve
 from scanner.detect.engine import get_engine
@@ -34,7 +37,7 @@ from scanner.inventory import Store
 from scanner.model import Facts, Target, TargetKind
 from scanner.plugins import CollectContext, Collector
 from scanner.stores.base import Connector, Entry, Exposure, StoreError, TooLarge, TooManyEntries
-from scanner.stores.cache import ScanCache, default_dir
+from scanner.stores.cache import DOC, ScanCache, default_dir, gc_paused
 
 KINDS = ("local", "webdav", "s3", "smb")
 MAX_FINDINGS_PER_DOC = 50  # masked samples kept per document (counts stay complete)
@@ -141,9 +144,16 @@ def exposure_factor(exp: Exposure, networked: bool, world_readable: bool | None)
     return min(1.0, base + (0.2 if exp.cleartext else 0.0))
 
 
-def _config_digest(opts: StoreScanOptions) -> str:
+@functools.cache
+def _facts_key() -> str:
+    """The rules and the shape of the cached facts: either changing means a full rescan."""
     rules = "|".join(f"{r.id}:{r.pattern}" for r in RULES)
-    raw = f"v1|{rules}|{opts.limits.model_dump_json()}".encode()
+    schema = json.dumps(DocumentFacts.model_json_schema(), sort_keys=True)
+    return f"v2|{rules}|{schema}"
+
+
+def _config_digest(opts: StoreScanOptions) -> str:
+    raw = f"{_facts_key()}|{opts.limits.model_dump_json()}".encode()
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
@@ -261,8 +271,9 @@ class StoreDocumentsCollector(Collector):
         except StoreError as exc:
             facts.complete, facts.listing_error = False, str(exc)
         facts.files_total = len(entries)
-        slots: list[DocumentFacts | tuple[str, Entry]] = []  # cached ones kept as JSON
+        slots: list[DocumentFacts | tuple[dict[str, Any], Entry]] = []  # cached ones as dicts
         from_cache = 0  # a local count: a pydantic attribute write costs more than the look-up
+        unchanged = cache.unchanged
         for i, entry in enumerate(entries):
             if time.monotonic() > deadline:
                 rest = entries[i:]
@@ -270,11 +281,11 @@ class StoreDocumentsCollector(Collector):
                 facts.unreached_count = len(rest)
                 facts.unreached = [e.path for e in rest[:MAX_LISTED]]
                 break
-            cached = cache.unchanged(entry.path, entry.size, entry.mtime, entry.etag)
-            if cached is not None:  # unchanged: one stat, no read, no validation yet
+            hit = unchanged(entry.path, entry.size, entry.mtime, entry.etag)
+            if hit is not None:  # unchanged: one stat, no read, no model built yet
                 from_cache += 1
-                if cached:
-                    slots.append((cached, entry))
+                if hit[DOC]:
+                    slots.append((hit[DOC], entry))
                 continue
             doc = self._document(entry, conn, cache, engine, year, facts)
             if doc is not None and _worth(doc):
@@ -319,9 +330,9 @@ class StoreDocumentsCollector(Collector):
         sha = hashlib.sha256(data).hexdigest()
         same = cache.same_hash(entry.path, sha)
         if same is not None:  # touched, not changed: no extraction
-            restored = _one_document(same, entry) if same else None
-            if not same or restored is not None:
-                cache.put(entry.path, entry.size, entry.mtime, entry.etag, sha, same)
+            restored = _rebuild(same[DOC], entry) if same[DOC] else None
+            if not same[DOC] or restored is not None:
+                cache.put(entry.path, entry.size, entry.mtime, entry.etag, sha, same[DOC])
                 return restored
         ex = extract(entry.path, data, lim)
         findings = detect_parts(
@@ -343,57 +354,38 @@ class StoreDocumentsCollector(Collector):
             base.sensitivity
             * exposure_factor(facts.exposure, facts.networked, entry.world_readable)
         )
-        stored = ""
+        stored = None
         if _worth(base):
-            stored = base.model_copy(update={"from_cache": True}).model_dump_json()
+            stored = base.model_dump(mode="json")
+            stored["from_cache"] = True
         if not any(s.reason is SkipReason.TIME_BUDGET for s in ex.skipped):
             cache.put(entry.path, entry.size, entry.mtime, entry.etag, sha, stored)
         return base
 
-
     def _restore(
         self,
-        slots: list[DocumentFacts | tuple[str, Entry]],
+        slots: list[DocumentFacts | tuple[dict[str, Any], Entry]],
         conn: Connector,
         cache: ScanCache,
         engine: Any,
         year: int,
         facts: StoreDocuments,
     ) -> list[DocumentFacts]:
-        """The documents in listing order; cached ones validated in one batch from their JSON.
-        A cached entry that no longer validates (an edited or damaged cache file) is dropped
-        and its file scanned again, so a bad cache costs time, never a finding."""
-        texts = [s[0] for s in slots if isinstance(s, tuple)]
-        batch: list[DocumentFacts] | None = None
-        if texts:
-            try:
-                batch = _DOCUMENTS.validate_json("[" + ",".join(texts) + "]")
-            except ValidationError:
-                batch = None
-            if batch is not None and len(batch) != len(texts):
-                batch = None
+        """The documents in listing order, cached ones rebuilt from the verified cache. An
+        entry that does not rebuild (only a bug could write one) is dropped and its file
+        scanned again, so a bad cache costs time, never a finding."""
         out: list[DocumentFacts] = []
-        k = 0
-        for slot in slots:
-            if not isinstance(slot, tuple):
-                out.append(slot)
-                continue
-            text, entry = slot
-            doc = batch[k] if batch is not None else _one_document(text, entry)
-            k += 1
-            if doc is None or doc.path != entry.path:
+        with gc_paused():
+            rebuilt = [s if not isinstance(s, tuple) else _rebuild(*s) for s in slots]
+        for slot, doc in zip(slots, rebuilt, strict=True):
+            if doc is None and isinstance(slot, tuple):
+                entry = slot[1]
                 cache.forget(entry.path)
                 facts.files_from_cache -= 1
                 doc = self._document(entry, conn, cache, engine, year, facts)
-                if doc is None or not _worth(doc):
-                    continue
-            else:
-                _refresh(doc, entry)
-            out.append(doc)
+            if doc is not None and _worth(doc):
+                out.append(doc)
         return out
-
-
-_DOCUMENTS = TypeAdapter(list[DocumentFacts])
 
 
 def _worth(doc: DocumentFacts) -> bool:
@@ -401,20 +393,63 @@ def _worth(doc: DocumentFacts) -> bool:
     return bool(doc.findings or doc.skipped or doc.notes)
 
 
-def _refresh(doc: DocumentFacts, entry: Entry) -> None:
-    """A chmod keeps size and mtime: who may read the file comes from today's listing."""
-    if doc.mode != entry.mode or doc.world_readable != entry.world_readable:
-        doc.mode, doc.world_readable = entry.mode, entry.world_readable
+# Rebuilding cached facts without validating them again. The cache file verified (see
+# scanner.stores.cache), so each entry is what model_dump(mode="json") wrote for these models
+# (the schema is part of the cache key); what JSON cannot say is restored here: enums, tuples,
+# nested models. Every model gets exactly the state validation would give it (all fields set),
+# and a test compares the rebuilt facts with validated ones field by field.
+_new, _set = object.__new__, object.__setattr__
+_DOC_FIELDS = frozenset(DocumentFacts.model_fields)
+_FINDING_FIELDS = frozenset(Finding.model_fields)
+_SKIP_FIELDS = frozenset(SkipInfo.model_fields)
+_CATEGORY = {c.value: c for c in Category}
+_SENSITIVITY = {c.value: c for c in Sensitivity}
+_REASON = {c.value: c for c in SkipReason}
 
 
-def _one_document(text: str, entry: Entry) -> DocumentFacts | None:
+def _raw(cls: type[BaseModel], values: dict[str, Any], fields: frozenset[str]) -> Any:
+    if values.keys() != fields:
+        raise KeyError("fields")
+    obj = _new(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(fields))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _finding(cached: dict[str, Any]) -> Finding:
+    values = dict(cached)  # the cache's own dict is written again as it is
+    values["category"] = _CATEGORY[values["category"]]
+    values["sensitivity"] = _SENSITIVITY[values["sensitivity"]]
+    values["legal"] = tuple(values["legal"])
+    result: Finding = _raw(Finding, values, _FINDING_FIELDS)
+    return result
+
+
+def _skip(cached: dict[str, Any]) -> SkipInfo:
+    values = dict(cached)
+    values["reason"] = _REASON[values["reason"]]
+    result: SkipInfo = _raw(SkipInfo, values, _SKIP_FIELDS)
+    return result
+
+
+def _rebuild(cached: dict[str, Any], entry: Entry) -> DocumentFacts | None:
+    """The cached facts of `entry`, with who may read it taken from today's listing (a chmod
+    keeps size and mtime); None if the entry is not what Assay writes."""
     try:
-        doc = DocumentFacts.model_validate_json(text)
-    except ValidationError:
+        values = dict(cached)
+        if values["path"] != entry.path:
+            return None
+        values["findings"] = [_finding(f) for f in values["findings"]]
+        values["skipped"] = [_skip(x) for x in values["skipped"]]
+        values["counts"] = dict(values["counts"])
+        values["notes"] = list(values["notes"])
+        values["from_cache"] = True
+        values["mode"], values["world_readable"] = entry.mode, entry.world_readable
+        doc: DocumentFacts = _raw(DocumentFacts, values, _DOC_FIELDS)
+    except (TypeError, KeyError, ValueError, AttributeError):
         return None
-    if doc.path != entry.path:
-        return None
-    _refresh(doc, entry)
     return doc
 
 
@@ -434,20 +469,21 @@ def _sample(findings: list[Finding]) -> list[Finding]:
 
 def _score(facts: StoreDocuments) -> StoreScore:
     docs = facts.documents
-    for d in docs:  # cached documents: exposure may have changed since
-        risk = int(
-            d.sensitivity * exposure_factor(facts.exposure, facts.networked, d.world_readable)
-        )
+    factor = {  # cached documents: the exposure may have changed since
+        wr: exposure_factor(facts.exposure, facts.networked, wr) for wr in (None, True, False)
+    }
+    for d in docs:
+        risk = int(d.sensitivity * factor[d.world_readable])
         if d.risk != risk:
             d.risk = risk
-    ranked = sorted((d for d in docs if d.risk), key=lambda d: (-d.risk, d.path))
+    ranked = heapq.nsmallest(10, (d for d in docs if d.risk), key=lambda d: (-d.risk, d.path))
     unknown = sum(1 for d in docs if d.skipped) + facts.unreached_count
     return StoreScore(
-        exposure=exposure_factor(facts.exposure, facts.networked, None),
+        exposure=factor[None],
         sensitivity=max((d.sensitivity for d in docs), default=0),
         risk=max((d.risk for d in docs), default=0),
         unknown=unknown,
-        top=[d.path for d in ranked[:10]],
+        top=[d.path for d in ranked],
     )
 
 
