@@ -10,7 +10,7 @@ import hashlib
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 
 class Status(StrEnum):
@@ -135,7 +135,7 @@ class Result(BaseModel):
 
     status: Status
     message: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
+    evidence: dict[str, Any] = {}
     detail: str = ""  # distinguishes several results of one check on one target
     severity: Severity | None = None  # overrides the check's default when set
 
@@ -181,7 +181,7 @@ class Outcome(BaseModel):
     severity: Severity
     target: Target
     message: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
+    evidence: dict[str, Any] = {}
     remediation: Remediation | None = None
     references: tuple[Reference, ...] = ()
     detail: str = ""

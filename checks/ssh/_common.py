@@ -42,7 +42,7 @@ class ProfileParams(BaseModel):
         description="verdicts that fail the check: 'fail', and 'warn' for a stricter policy",
     )
     allow: list[str] = Field(
-        default_factory=list, description="algorithm names accepted on these targets anyway"
+        default=[], description="algorithm names accepted on these targets anyway"
     )
 
     @field_validator("profile")

@@ -44,9 +44,7 @@ class Algorithm(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     status: Literal[Verdict.FAIL, Verdict.WARN, Verdict.INFO, Verdict.OK]
     reason: str = Field(min_length=3)
-    profiles: dict[str, Literal[Verdict.FAIL, Verdict.WARN, Verdict.INFO, Verdict.OK]] = Field(
-        default_factory=dict
-    )
+    profiles: dict[str, Literal[Verdict.FAIL, Verdict.WARN, Verdict.INFO, Verdict.OK]] = {}
     tags: tuple[str, ...] = ()
 
     @model_validator(mode="after")

@@ -37,7 +37,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from scanner import sshtransport as st
 from scanner import sshwire as w
@@ -102,26 +102,26 @@ class SshFacts(Facts):
     protocol: str
     software: str
     comments: str = ""
-    pre_ident_lines: list[str] = Field(default_factory=list)
+    pre_ident_lines: list[str] = []
     kexinit_error: str = ""  # why the algorithm lists are missing
-    kex: list[str] = Field(default_factory=list)
-    host_key_algorithms: list[str] = Field(default_factory=list)
-    ciphers_c2s: list[str] = Field(default_factory=list)
-    ciphers_s2c: list[str] = Field(default_factory=list)
-    macs_c2s: list[str] = Field(default_factory=list)
-    macs_s2c: list[str] = Field(default_factory=list)
-    compression_c2s: list[str] = Field(default_factory=list)
-    compression_s2c: list[str] = Field(default_factory=list)
+    kex: list[str] = []
+    host_key_algorithms: list[str] = []
+    ciphers_c2s: list[str] = []
+    ciphers_s2c: list[str] = []
+    macs_c2s: list[str] = []
+    macs_s2c: list[str] = []
+    compression_c2s: list[str] = []
+    compression_s2c: list[str] = []
     strict_kex: bool = False
     gex_modulus_bits: int = 0  # group a group-exchange server gave for a 1024-bit request
-    host_keys: list[SshHostKeyFacts] = Field(default_factory=list)
-    host_key_errors: dict[str, str] = Field(default_factory=dict)  # algorithm -> reason
+    host_keys: list[SshHostKeyFacts] = []
+    host_key_errors: dict[str, str] = {}  # algorithm -> reason
     auth_methods: list[str] | None = None  # None: the login probe failed (auth_error)
     auth_none_accepted: bool = False  # the server let the probe in without any credential
     auth_error: str = ""
     prelogin_banner: str = ""
     prelogin_banner_truncated: bool = False
-    errors: list[str] = Field(default_factory=list)
+    errors: list[str] = []
 
     @property
     def ciphers(self) -> list[str]:
