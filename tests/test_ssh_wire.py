@@ -353,3 +353,20 @@ def test_fetch_plan_fetches_the_rsa_key_once() -> None:
         ("ssh-ed25519", ["ssh-ed25519"]),
         ("rsa-sha2-256", ["rsa-sha2-256"]),
     ]
+
+
+def test_audit_start_up_reads_the_compiled_table_without_the_yaml_parser() -> None:
+    """A short SSH audit's process loads the table from JSON: the YAML parser is never imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, checks.ssh.advisory, checks.ssh.crypto, scanner.collectors.ssh\n"
+        "from checks.ssh.algorithms import table\n"
+        "table()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ruamel')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[]"
