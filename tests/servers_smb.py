@@ -15,7 +15,7 @@ import socket
 import struct
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,3 +311,116 @@ def stalls_on_read(real: Samba) -> Iterator[tuple[str, int]]:
             c.close()
         t.join(timeout=2)
         srv.close()
+
+
+def messages(data: bytes) -> list[tuple[int, int, int]]:
+    """(offset, length, command) of each SMB2 message in a frame with its 4-byte header."""
+    out, pos = [], 4
+    for _ in range(32):
+        if data[pos : pos + 4] != b"\xfeSMB" or pos + 64 > len(data):
+            break
+        cmd = struct.unpack_from("<H", data, pos + 12)[0]
+        nxt = struct.unpack_from("<I", data, pos + 20)[0]
+        size = nxt if nxt else len(data) - pos
+        out.append((pos, size, cmd))
+        if not nxt:
+            break
+        pos += nxt
+    return out
+
+
+@contextmanager
+def rewriting_relay(
+    real: Samba,
+    to_client: Callable[[bytes], bytes] | None = None,
+    to_server: Callable[[bytes], None] | None = None,
+) -> Iterator[tuple[str, int]]:
+    """Relays SMB between the client and the real Samba, handing every answer frame to
+    `to_client` (which may rewrite it) and every request frame to `to_server` (to count).
+    Stands in for what Samba cannot be configured into: a Windows-like change time, a refused
+    or malformed srvsvc answer. Only useful unsigned and unencrypted (guest sessions)."""
+    addr = pick_loopback()
+    port = free_port(addr)
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((addr, port))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def pump(src: socket.socket, dst: socket.socket, fn: Callable[[bytes], bytes]) -> None:
+        with suppress(OSError):
+            while not stop.is_set():
+                data = frame(src)
+                if not data:
+                    return
+                out = fn(data)
+                if out:  # b"": swallowed, never answered
+                    dst.sendall(out)
+
+    def upstream(data: bytes) -> bytes:
+        if to_server is not None:
+            to_server(data)
+        return data
+
+    def handle(conn: socket.socket) -> None:
+        held.append(conn)
+        with suppress(OSError):
+            up = socket.create_connection((real.address, real.port), timeout=5)
+            up.settimeout(None)
+            held.append(up)
+            down = to_client or (lambda d: d)
+            threading.Thread(target=pump, args=(up, conn, down), daemon=True).start()
+            pump(conn, up, upstream)
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        yield addr, port
+    finally:
+        stop.set()
+        for c in held:
+            with suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+            c.close()
+        t.join(timeout=2)
+        srv.close()
+
+
+def replace_rpc_response(data: bytes, stub: bytes | None, raw: bytes | None = None) -> bytes:
+    """A READ answer carrying a DCE/RPC response PDU, with its stub replaced (or the whole PDU
+    replaced by `raw`; raw=b"" swallows it); every other frame unchanged."""
+    msgs = messages(data)
+    if len(msgs) != 1 or msgs[0][2] != 0x08:
+        return data
+    pos = msgs[0][0]
+    status = struct.unpack_from("<I", data, pos + 8)[0]
+    if status != 0 or len(data) < pos + 64 + 16:
+        return data
+    body = pos + 64
+    off = data[body + 2]
+    length = struct.unpack_from("<I", data, body + 4)[0]
+    pdu = data[pos + off : pos + off + length]
+    if pdu[:3] != b"\x05\x00\x02":  # not an RPC response PDU
+        return data
+    if raw == b"":
+        return b""  # the pipe never answers
+    if raw is None:
+        assert stub is not None
+        head = bytearray(pdu[:24])
+        struct.pack_into("<H", head, 8, 24 + len(stub))
+        struct.pack_into("<I", head, 16, len(stub))
+        raw = bytes(head) + stub
+    smb = bytearray(data[4 : pos + off])
+    struct.pack_into("<I", smb, body, len(raw))  # DataLength (smb starts 4 bytes in)
+    out = bytes(smb) + raw
+    return struct.pack(">I", len(out)) + out

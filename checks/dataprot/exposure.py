@@ -22,6 +22,7 @@ from scanner.model import (
     TargetKind,
     failed,
     not_applicable,
+    not_assessed,
     passed,
 )
 from scanner.plugins import Check, CheckMeta, FactsView, NoParams
@@ -163,6 +164,94 @@ class StoreCleartext(Check):
                 transport=sd.exposure.transport,
             )
         return passed(f"{sd.store_id} is reached over {sd.exposure.transport}")
+
+
+class ShareAclParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # a share ACL open to Everyone behind restrictive file DACLs is the Windows default
+    # ("Everyone: Read"); it fails at low severity unless a policy accepts it
+    fail_when_files_restrict: bool = True
+    fail_on_every_account: bool = False  # Authenticated Users / Domain Users read
+
+
+class StoreShareAcl(Check):
+    meta = CheckMeta(
+        id="data.store.share_acl",
+        title="The SMB share's own permissions do not let everyone read",
+        target_kind=TargetKind.STORE,
+        facts=("store.documents",),
+        severity=Severity.HIGH,
+        rationale=(
+            "An SMB share has two access lists: the share's permissions and the file system's. "
+            "A share that grants read to Everyone, Guests or Anonymous leaves the documents "
+            "protected by the file permissions alone; where those are open too, every account "
+            "(and a guest) on the network reads the share."
+        ),
+        remediation=Remediation(
+            text=(
+                "Grant the share to the groups that need it and remove Everyone, Guests and "
+                "Anonymous (Windows: Share permissions; Samba: sharesec)."
+            ),
+            snippet=(
+                "sharesec SHARE --replace='S-1-5-32-544:ALLOWED/0x0/FULL,"
+                "DOMAIN\\staff:ALLOWED/0x0/CHANGE'\n"
+                "# Windows: Grant-SmbShareAccess -Name SHARE -AccountName DOMAIN\\staff "
+                "-AccessRight Change; Revoke-SmbShareAccess -Name SHARE -AccountName Everyone"
+            ),
+            snippet_lang="shell",
+        ),
+        references=(
+            REF_ISO_ACCESS,
+            REF_CIS_DATA,
+            Reference(scheme="bsi", id="APP.3.3"),
+            Reference(scheme="cwe", id="732"),
+            REF_TCVN,
+        ),
+        tags=("data-protection", "exposure"),
+    )
+    Params = ShareAclParams
+
+    def evaluate(self, facts: FactsView, params: ShareAclParams) -> Result:
+        from scanner.stores.smb import ANYONE_LABELS, EFFECTIVE, SHARE_ACL, SHARE_ACL_UNREADABLE
+
+        sd = store_facts(facts)
+        if sd.kind != "smb":
+            return not_applicable(f"a {sd.kind} store has no share permissions")
+        notes = sd.exposure.notes
+        effective = next((n[len(EFFECTIVE) :] for n in notes if n.startswith(EFFECTIVE)), "")
+        why = next((n for n in notes if n.startswith(SHARE_ACL_UNREADABLE)), "")
+        acl = next((n[len(SHARE_ACL) :] for n in notes if n.startswith(SHARE_ACL)), None)
+        if acl is None:  # unreadable, or facts from a scan that did not ask
+            return not_assessed(why or "the share permissions were not read", effective=effective)
+        grants = [g.rsplit(":", 1)[0] for g in acl.split(",") if ":" in g]
+        anyone = [g for g in grants if g in ANYONE_LABELS]
+        accounts = [g for g in grants if g not in ANYONE_LABELS]
+        if anyone:
+            wide_open = effective.startswith("open")
+            if wide_open or params.fail_when_files_restrict:
+                severity = Severity.LOW
+                if wide_open:
+                    severity = Severity.CRITICAL if _sensitive(sd) else Severity.HIGH
+                return failed(
+                    f"the share permissions of {sd.store_id} grant read to "
+                    f"{', '.join(anyone)}; effective access: {effective}",
+                    severity=severity,
+                    share_acl=acl,
+                    effective=effective,
+                )
+        if accounts and params.fail_on_every_account:
+            return failed(
+                f"the share permissions of {sd.store_id} grant read to every account "
+                f"({', '.join(accounts)}); effective access: {effective}",
+                severity=Severity.MEDIUM,
+                share_acl=acl,
+                effective=effective,
+            )
+        return passed(
+            f"the share permissions of {sd.store_id} are {acl}; effective access: {effective}",
+            share_acl=acl,
+            effective=effective,
+        )
 
 
 class NotScannedParams(BaseModel):

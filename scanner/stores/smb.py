@@ -15,7 +15,12 @@ Exposure facts:
 * signing not required: the SMB2 negotiate's security mode;
 * permissions: the DACL of the share root, each folder and each file (READ_CONTROL); a read
   grant to Everyone, Guest(s) or Anonymous is public, to Authenticated Users / Users / Domain
-  Users every account. Share-level ACLs need DCE/RPC (srvsvc) and are not read.
+  Users every account;
+* share permissions: the share's own security descriptor, read over DCE/RPC (srvsvc
+  NetrShareGetInfo level 502, see dcerpc.py). What the network reaches is what the share ACL
+  AND the file DACL allow; the notes say which of the two restricts. Windows gives level 502
+  to administrators only: a refusal is noted as "share ACL not readable: <status>", never as
+  restricted.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from scanner.stores import dcerpc
 from scanner.stores.base import Connector, Entry, Exposure, StoreError, TooLarge, TooManyEntries
 
 DEFAULT_PORT = 445
@@ -45,6 +51,14 @@ _SIGNING_REQUIRED = 0x02
 # who a SID stands for; "anyone" includes guests, "accounts" every logged-in user
 _ANYONE = {"S-1-1-0": "Everyone", "S-1-5-7": "Anonymous", "S-1-5-32-546": "Guests"}
 _ACCOUNTS = {"S-1-5-11": "Authenticated Users", "S-1-5-32-545": "Users"}
+ANYONE_LABELS = frozenset({*_ANYONE.values(), "Guest", "Domain Guests", "Everyone (no DACL)"})
+
+# the share-permission facts, as notes of the exposure (the checks read them back)
+SHARE_ACL = "share ACL: "  # + "Everyone:R,..." or "restricted"
+SHARE_ACL_UNREADABLE = "share ACL not readable: "  # + the status or the fault
+EFFECTIVE = "effective access: "
+RESTRICTED = "restricted"
+MAX_PIPE_READ = 65536
 
 
 def parse_smb_url(url: str) -> tuple[str, int, str, str]:
@@ -311,9 +325,11 @@ class SmbStore(Connector):
             if not fired:
                 self._dog.disarm(token)
 
-    def _open(self, creds: tuple[str, str] | None, encrypt: bool | None, probe: str) -> _Session:
-        """A session on the share. encrypt None: encrypt when the server can (scanning),
-        False: never (the cleartext and guest probes)."""
+    def _open(
+        self, creds: tuple[str, str] | None, encrypt: bool | None, probe: str, share: str = ""
+    ) -> _Session:
+        """A session on the share (or on `share`, e.g. IPC$). encrypt None: encrypt when the
+        server can (scanning), False: never (the cleartext and guest probes)."""
         from smbprotocol.connection import Connection
         from smbprotocol.exceptions import (
             AccessDenied,
@@ -341,7 +357,8 @@ class SmbStore(Connector):
         user, password = creds if creds else (GUEST_PROBE_USER, "-")
         want_enc = bool(conn.supports_encryption) if encrypt is None else encrypt
         sess = Session(conn, user, password, require_encryption=want_enc, auth_protocol="ntlm")
-        tree = TreeConnect(sess, rf"\\{self.address}\{self.share}")
+        share = share or self.share
+        tree = TreeConnect(sess, rf"\\{self.address}\{share}")
         holder = _Session(conn, sess, tree)
         try:
             with self._watch(conn, "logging on"):
@@ -355,14 +372,14 @@ class SmbStore(Connector):
                     ) from None
             if guest and sess.session_key is not None:
                 raise StoreError(f"{self.where}: the unknown user was logged on as a real user")
-            with self._watch(conn, f"connecting to share {self.share!r}"):
+            with self._watch(conn, f"connecting to share {share!r}"):
                 try:
                     tree.connect(require_secure_negotiate=not guest)
                 except BadNetworkName:
-                    raise StoreError(f"{self.where}: share {self.share!r} does not exist") from None
+                    raise StoreError(f"{self.where}: share {share!r} does not exist") from None
                 except AccessDenied:
                     raise StoreError(
-                        f"{self.where}: access to share {self.share!r} denied"
+                        f"{self.where}: access to share {share!r} denied"
                         + (" (unencrypted)" if probe == "cleartext" else "")
                     ) from None
         except StoreError:
@@ -402,11 +419,84 @@ class SmbStore(Connector):
             exp.cleartext = self._cleartext_probe() if self.encrypted else True
         if exp.cleartext:
             exp.notes.append("the share is served without SMB3 encryption")
+        root: ReadGrants | None = None
         with suppress(StoreError):
-            grants = self._grants(self.root, directory=True)
-            if grants and grants.anyone:
-                exp.public_acl.append(f"share root: {', '.join(grants.anyone)} read")
+            root = self._grants(self.root, directory=True)
+        share, why = self._share_acl()
+        if share is None:
+            exp.notes.append(SHARE_ACL_UNREADABLE + why)
+        else:
+            exp.notes.append(SHARE_ACL + (share.summary() or RESTRICTED))
+        verdict, open_root = effective_access(share, root)
+        exp.notes.append(EFFECTIVE + verdict)
+        if open_root:
+            exp.public_acl.append(f"share root: {', '.join(root.anyone)} read")  # type: ignore[union-attr]
         return exp
+
+    def _share_acl(self) -> tuple[ReadGrants | None, str]:
+        """The share's own read grants, asked of the server service over srvsvc on IPC$;
+        (None, why) when they cannot be read. On a connection of its own, so a server that
+        stalls or garbles the RPC costs this fact only, never the scan's session."""
+        try:
+            ipc = self._open(self.creds, encrypt=None if self.creds else False, probe="rpc",
+                             share="IPC$")  # fmt: skip
+        except StoreError as exc:
+            return None, str(exc).split(": ", 1)[-1]
+        try:
+            stub = self._rpc(ipc, dcerpc.share_get_info_stub(self.share))
+            info = dcerpc.parse_share_info_502(stub)
+            if not info.security_descriptor:  # none kept: the server applies "Everyone: Full"
+                return ReadGrants(anyone=("Everyone (no share descriptor)",)), ""
+            return read_grants(info.security_descriptor), ""
+        except dcerpc.RpcRefused as exc:
+            return None, str(exc)
+        except ValueError as exc:
+            return None, f"malformed srvsvc answer ({exc})"
+        except StoreError as exc:
+            return None, str(exc).split(": ", 1)[-1]
+        finally:
+            ipc.close()
+
+    def _rpc(self, s: _Session, stub: bytes) -> bytes:
+        """Bind to srvsvc on its pipe and make one NetrShareGetInfo call; the answer's stub."""
+        from smbprotocol.open import (
+            CreateDisposition,
+            CreateOptions,
+            ImpersonationLevel,
+            Open,
+            ShareAccess,
+        )
+
+        pipe = Open(s.tree, "srvsvc")
+        with self._watch(s.conn, "opening the srvsvc pipe"):
+            pipe.create(
+                ImpersonationLevel.Impersonation,
+                0x0012019F,  # read/write data, attributes and EAs, READ_CONTROL, SYNCHRONIZE
+                0,
+                ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
+                CreateDisposition.FILE_OPEN,
+                CreateOptions.FILE_NON_DIRECTORY_FILE,
+            )
+        size = min(MAX_PIPE_READ, int(s.conn.max_read_size or MAX_PIPE_READ))
+        try:
+            with self._watch(s.conn, "binding to srvsvc"):
+                pipe.write(dcerpc.bind_pdu(call_id=1))
+                ack = bytes(pipe.read(0, size))
+            dcerpc.check_bind_ack(_whole_pdu(ack))
+            frags: list[bytes] = []
+            what = "asking srvsvc for the share permissions"
+            with self._watch(s.conn, what):
+                pipe.write(dcerpc.request_pdu(dcerpc.OPNUM_SHARE_GET_INFO, stub, call_id=2))
+            while len(frags) < dcerpc.MAX_FRAGMENTS:
+                with self._watch(s.conn, what):
+                    frag = bytes(pipe.read(0, size))
+                frags.append(_whole_pdu(frag))
+                if dcerpc.is_last_fragment(frag):
+                    break
+            return dcerpc.response_stub(frags, call_id=2)
+        finally:
+            with suppress(Exception), self._watch(s.conn, "closing the srvsvc pipe"):
+                pipe.close()
 
     def _guest_probe(self) -> tuple[bool, str]:
         try:
@@ -714,6 +804,43 @@ class SmbStore(Connector):
     def close(self) -> None:
         self.main.close()
         self._dog.stop()
+
+
+def _whole_pdu(data: bytes) -> bytes:
+    """One RPC PDU as a message-mode pipe gives it, one message per READ (a longer message is
+    STATUS_BUFFER_OVERFLOW): an answer shorter than its fragment length is truncated, and is
+    not waited for."""
+    if len(data) < 10:
+        raise ValueError(f"RPC answer of {len(data)} bytes is shorter than a PDU header")
+    need = struct.unpack_from("<H", data, 8)[0]
+    if len(data) != need:
+        raise ValueError(f"RPC fragment announces {need} bytes, the pipe gave {len(data)}")
+    return data
+
+
+def effective_access(share: ReadGrants | None, root: ReadGrants | None) -> tuple[str, bool]:
+    """Which list keeps the share from being public, in words, and whether the share root is
+    open to anyone through the network (share ACL AND root DACL grant a public principal)."""
+    share_open = share is not None and bool(share.anyone)
+    root_open = root is not None and bool(root.anyone)
+    if share is None and root is None:
+        return "unknown: neither the share ACL nor the file DACL could be read", False
+    if share is None:
+        what = f"grants {', '.join(root.anyone)} read" if root_open else "restricts"  # type: ignore[union-attr]
+        return f"unknown: the share ACL could not be read; the root's file DACL {what}", root_open
+    if root is None:
+        what = "grants" if share_open else "restricts"
+        return f"unknown: the root's file DACL could not be read; the share ACL {what}", False
+    if share_open and root_open:
+        return (
+            f"open: the share ACL ({share.summary()}) and the root's file DACL "
+            f"({root.summary()}) both grant read to anyone"
+        ), True
+    if share_open:
+        return f"the file DACL restricts (the share ACL grants {share.summary()})", False
+    if root_open:
+        return f"the share ACL restricts (the root's file DACL grants {root.summary()})", False
+    return "the share ACL and the file DACL both restrict", False
 
 
 def _reason(exc: BaseException) -> str:
