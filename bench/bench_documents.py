@@ -6,16 +6,20 @@ Generates a corpus with known planted values (markings, personal data, secrets, 
 measures in one run: text detection end to end (Hyperscan and pure-re engines) with recall and
 precision, detect-secrets on the same files (secrets only), Presidio's pattern recognizers on the
 same files (cards, IBAN, e-mail, phone; no spaCy model is needed for them), a plain grep/regex
-baseline for the markings, PDF pages/s and DOCX files/s through the extractors, and a first scan
-vs an unchanged rescan of a store with many small files (every file with a finding, and a store
-where one file in twenty has one).
+baseline for the markings, PDF pages/s and DOCX files/s through the extractors (wall clock and
+CPU time of the measuring thread, which other processes on the machine do not inflate), and a
+first scan vs an unchanged rescan of local stores: many small text files (every file with a
+finding, one in twenty with one), and an office-like store of DOCX, XLSX, PDF and text files of
+a few KB to a few hundred KB, some with planted findings.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
+import os
 import random
 import re
 import shutil
@@ -190,17 +194,19 @@ def bench_formats(tmp: Path) -> dict[str, float]:
     from tests import docs_fixtures as fx
 
     pdf = fx.pdf([f"Trang {i}\n{FILLER * 6}\nSĐT 0912345678" for i in range(50)])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     for _ in range(10):
         ex = extract("a.pdf", pdf)
         detect_text("\n".join(p.text for p in ex.parts), "a.pdf")
     pdf_pages = 500 / (time.perf_counter() - t0)
+    pdf_cpu = 500 / (time.thread_time() - c0)
     docx = fx.docx([FILLER] * 20 + ["CCCD 079203012345"], header="TỐI MẬT")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     for _ in range(300):
         ex = extract("a.docx", docx)
         detect_text("\n".join(p.text for p in ex.parts), "a.docx")
     docx_files = 300 / (time.perf_counter() - t0)
+    docx_cpu = 300 / (time.thread_time() - c0)
     # the same DOCX through python-docx (what a script would otherwise use), body text only
     import io
 
@@ -213,7 +219,9 @@ def bench_formats(tmp: Path) -> dict[str, float]:
     pydocx_files = 100 / (time.perf_counter() - t0)
     return {
         "pdf_pages_s": pdf_pages,
+        "pdf_pages_cpu_s": pdf_cpu,
         "docx_files_s": docx_files,
+        "docx_files_cpu_s": docx_cpu,
         "python_docx_files_s": pydocx_files,
     }
 
@@ -227,9 +235,14 @@ def bench_rescan(tmp: Path, files: int, every: int = 1, kib: int = 0) -> dict[st
     for i in range(files):
         line = f"SĐT 0912{i:06d}" if i % every == 0 else "Lịch họp tuần sau"
         (root / f"f{i:05d}.txt").write_text(f"Báo cáo {i}\n{pad}{line}\n", encoding="utf-8")
+    return first_and_rescan(root, tmp / f"cache-{every}-{kib}")
+
+
+def first_and_rescan(root: Path, cache: Path) -> dict[str, float]:
+    """A first scan with an empty cache, then an unchanged rescan in the same process, and the
+    listing alone (one stat per file, as the connector does it): the floor of any rescan."""
     store = Store(id="bench", kind="local", location=str(root), networked=False)
-    cache = str(tmp / f"cache-{every}-{kib}")
-    opts = StoreScanOptions(cache=True, cache_dir=cache, budget_seconds=3000)
+    opts = StoreScanOptions(cache=True, cache_dir=str(cache), budget_seconds=3000)
     col = StoreDocumentsCollector({"bench": store}, opts)
     target = Target(kind=TargetKind.STORE, unit="b", path=f"local:{root}", names=("bench",))
     ctx = CollectContext(scope=ScopeGuard.of())
@@ -248,8 +261,10 @@ def bench_rescan(tmp: Path, files: int, every: int = 1, kib: int = 0) -> dict[st
     t0 = time.perf_counter()
     asyncio.run(run())
     second = time.perf_counter() - t0
-    docs = len(got[-1].documents)  # type: ignore[attr-defined]
-    # the floor of any rescan: listing the store (one stat per file, as the connector does it)
+    facts = got[-1]
+    docs = len(facts.documents)  # type: ignore[attr-defined]
+    with_findings = sum(1 for d in facts.documents if d.findings)  # type: ignore[attr-defined]
+    assert facts.files_scanned == 0, "the rescan read files"  # type: ignore[attr-defined]
     from scanner.stores.local import LocalStore
 
     t0 = time.perf_counter()
@@ -260,8 +275,142 @@ def bench_rescan(tmp: Path, files: int, every: int = 1, kib: int = 0) -> dict[st
         "rescan_s": second,
         "ratio": first / second,
         "documents": docs,
+        "with_findings": with_findings,
         "listing_s": listing,
     }
+
+
+# -- an office-like store --------------------------------------------------------------------
+OFFICE_PLANTS = ["SĐT 0912{d6}", "Số CCCD: 079203{d6}", "Mã số thuế 0100109106", "TỐI MẬT"]
+
+
+def _plant(rng: random.Random) -> str:
+    return rng.choice(OFFICE_PLANTS).format(d6=f"{rng.randint(0, 999999):06d}")
+
+
+def _office_pdf(pages: int, text: str, image_kb: int, rng: random.Random) -> bytes:
+    """fpdf2 with the DejaVu font subset embedded; image_kb > 0 adds a noise JPEG of about
+    that size (a scanned letterhead or a photo), which is what makes real PDFs heavy."""
+    from fpdf import FPDF
+
+    from tests.docs_fixtures import FONT
+
+    doc = FPDF()
+    doc.add_font("DejaVu", "", FONT)
+    doc.set_font("DejaVu", size=10)
+    for i in range(pages):
+        doc.add_page()
+        if image_kb and i == 0:
+            from PIL import Image
+
+            side = int((image_kb * 1024 / 0.9) ** 0.5)
+            img = Image.frombytes("L", (side, side), rng.randbytes(side * side))
+            buf = io.BytesIO()
+            img.save(buf, format="JPEG", quality=60)
+            doc.image(io.BytesIO(buf.getvalue()), x=150, y=10, w=40)
+        doc.multi_cell(0, 5, text)
+    return bytes(doc.output())
+
+
+def office_pool(rng: random.Random) -> list[tuple[str, bytes, bool]]:
+    """Distinct generated documents (suffix, bytes, planted?) that the store is made of; the
+    fixtures that build them are slow, so the 10,000 files are copies of these, spread over
+    folders. Sizes span a few KB (a short memo) to a few hundred KB (a PDF with a scan)."""
+    from tests import docs_fixtures as fx
+
+    pool: list[tuple[str, bytes, bool]] = []
+    for n, paras in enumerate([8, 15, 30, 60, 120, 250, 400] * 4):
+        planted = n % 4 == 0
+        body = [FILLER * rng.randint(1, 3) for _ in range(paras)]
+        if planted:
+            body.insert(rng.randrange(len(body)), _plant(rng))
+        header = "TỐI MẬT" if planted and n % 8 == 0 else "Ủy ban nhân dân tỉnh"
+        pool.append(("docx", fx.docx(body, header=header), planted))
+    for n, nrows in enumerate([20, 60, 150, 400, 900] * 3):
+        planted = n % 3 == 0
+        rows: list[list[object]] = [["STT", "Họ tên", "Phòng ban", "Ghi chú", "Số tiền"]]
+        for i in range(nrows):
+            rows.append([i + 1, f"Cán bộ {i}", "Phòng Tổ chức", FILLER[:60], 1000.5 * i])
+        if planted:
+            rows[rng.randrange(1, len(rows))][3] = _plant(rng)
+        pool.append(("xlsx", fx.xlsx(rows), planted))
+    for n, (pages, image_kb) in enumerate(
+        [(1, 0), (2, 0), (3, 60), (5, 0), (8, 150), (12, 0), (2, 300), (20, 0)] * 2
+    ):
+        planted = n % 3 == 0
+        text = "\n".join([FILLER * 5] * 3) + (f"\n{_plant(rng)}\n" if planted else "")
+        pool.append(("pdf", _office_pdf(pages, text, image_kb, rng), planted))
+    return pool
+
+
+def office_store(root: Path, files: int, seed: int) -> dict[str, int]:
+    """`files` documents: 30 % DOCX, 15 % XLSX, 20 % PDF (copies from the pool) and 35 % text
+    and CSV generated per file (1-40 KB, one in ten with a planted value), in 100 folders."""
+    rng = random.Random(seed)
+    pool = office_pool(rng)
+    by_kind = {k: [p for p in pool if p[0] == k] for k in ("docx", "xlsx", "pdf")}
+    stats = {"files": 0, "bytes": 0, "planted": 0, "pdf_pages": 0}
+    for i in range(files):
+        folder = root / f"phong-{i % 100:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        r = rng.random()
+        if r < 0.65:
+            kind = "docx" if r < 0.30 else "xlsx" if r < 0.45 else "pdf"
+            suffix, data, planted = rng.choice(by_kind[kind])
+        else:
+            suffix = "csv" if r > 0.95 else "txt"
+            lines = [FILLER] * rng.randint(8, 280)
+            planted = rng.random() < 0.1
+            if planted:
+                lines.insert(rng.randrange(len(lines)), _plant(rng) + "\n")
+            data = "".join(lines).encode()
+        (folder / f"van-ban-{i:05d}.{suffix}").write_bytes(data)
+        stats["files"] += 1
+        stats["bytes"] += len(data)
+        stats["planted"] += planted
+    return stats
+
+
+def text_rows(tmp: Path, a: argparse.Namespace) -> None:
+    """The detection, format and comparison rows."""
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    truth = gen_corpus(corpus, a.mb, a.seed)
+    print(f"corpus: {len(truth)} files, {a.mb} MB, seed {a.seed}")
+    engines = [("re", ReEngine())]
+    if "hyperscan" in available_engines():
+        engines.insert(0, ("hyperscan", HyperscanEngine()))
+    for name, eng in engines:
+        r = run_engine(corpus, eng, truth)
+        rec = {k: f"{r['found'][k]}/{r['planted'][k]}" for k in r["found"]}  # type: ignore[index]
+        print(f"assay[{name}]: {r['mb_s']:.1f} MB/s end to end, found/planted {rec}")
+    ds = detect_secrets(corpus)
+    if ds and "seconds" in ds:
+        planted = sum(t["secret"] for t in truth.values())
+        mb_s = a.mb * 1.048576 / float(ds["seconds"])  # type: ignore[arg-type]
+        print(
+            f"detect-secrets: {mb_s:.2f} MB/s, {ds['found']} findings for {planted} planted secrets"
+        )
+    pr = presidio(corpus, truth, a.presidio_mb)
+    if pr is None:
+        print("presidio-analyzer: not installed (pip install presidio-analyzer)")
+    else:
+        print(
+            f"presidio regex recognizers: {pr['mb_s']:.2f} MB/s on {pr['mb']:.1f} MB, "
+            f"found {pr['found']} for planted {pr['planted']} (score >= 0.4)"
+        )
+    g = grep_markings(corpus, truth)
+    planted_m = sum(t["marking"] for t in truth.values())
+    print(
+        f"plain regex 'MẬT|MAT|mật': {g['mb_s']:.1f} MB/s, {g['hits']} hits for "
+        f"{planted_m} planted markings (traps included)"
+    )
+    f = bench_formats(tmp)
+    print(
+        f"PDF: {f['pdf_pages_s']:.0f} pages/s ({f['pdf_pages_cpu_s']:.0f} per CPU second); "
+        f"DOCX: {f['docx_files_s']:.0f} files/s ({f['docx_files_cpu_s']:.0f} per CPU "
+        f"second; python-docx body only: {f['python_docx_files_s']:.0f} files/s)"
+    )
 
 
 def main() -> None:
@@ -270,47 +419,13 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--presidio-mb", type=float, default=2.0, help="Presidio runs on this much")
+    ap.add_argument("--only-stores", action="store_true", help="only the store rescan rows")
     a = ap.parse_args()
+    print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        corpus = tmp / "corpus"
-        corpus.mkdir()
-        truth = gen_corpus(corpus, a.mb, a.seed)
-        print(f"corpus: {len(truth)} files, {a.mb} MB, seed {a.seed}")
-        engines = [("re", ReEngine())]
-        if "hyperscan" in available_engines():
-            engines.insert(0, ("hyperscan", HyperscanEngine()))
-        for name, eng in engines:
-            r = run_engine(corpus, eng, truth)
-            rec = {k: f"{r['found'][k]}/{r['planted'][k]}" for k in r["found"]}  # type: ignore[index]
-            print(f"assay[{name}]: {r['mb_s']:.1f} MB/s end to end, found/planted {rec}")
-        ds = detect_secrets(corpus)
-        if ds and "seconds" in ds:
-            planted = sum(t["secret"] for t in truth.values())
-            mb_s = a.mb * 1.048576 / float(ds["seconds"])  # type: ignore[arg-type]
-            print(
-                f"detect-secrets: {mb_s:.2f} MB/s, {ds['found']} findings "
-                f"for {planted} planted secrets"
-            )
-        pr = presidio(corpus, truth, a.presidio_mb)
-        if pr is None:
-            print("presidio-analyzer: not installed (pip install presidio-analyzer)")
-        else:
-            print(
-                f"presidio regex recognizers: {pr['mb_s']:.2f} MB/s on {pr['mb']:.1f} MB, "
-                f"found {pr['found']} for planted {pr['planted']} (score >= 0.4)"
-            )
-        g = grep_markings(corpus, truth)
-        planted_m = sum(t["marking"] for t in truth.values())
-        print(
-            f"plain regex 'MẬT|MAT|mật': {g['mb_s']:.1f} MB/s, {g['hits']} hits for "
-            f"{planted_m} planted markings (traps included)"
-        )
-        f = bench_formats(tmp)
-        print(
-            f"PDF: {f['pdf_pages_s']:.0f} pages/s; DOCX: {f['docx_files_s']:.0f} files/s "
-            f"(python-docx body only: {f['python_docx_files_s']:.0f} files/s)"
-        )
+        if not a.only_stores:
+            text_rows(tmp, a)
         for every, kib in ((1, 0), (20, 0), (20, 8)):
             rs = bench_rescan(tmp, a.files, every, kib)
             print(
@@ -320,6 +435,17 @@ def main() -> None:
                 f"({rs['ratio']:.1f}x faster); listing alone {rs['listing_s']:.3f}s "
                 f"(bound {rs['first_s'] / rs['listing_s']:.0f}x)"
             )
+        office = tmp / "office"
+        st = office_store(office, a.files, a.seed)
+        rs = first_and_rescan(office, tmp / "cache-office")
+        print(
+            f"office store of {st['files']} files ({st['bytes'] / 1e6:.0f} MB: DOCX, XLSX, PDF, "
+            f"text), {st['planted']} with a planted value, {rs['with_findings']:.0f} reported "
+            f"with findings, {rs['documents']:.0f} reported: first scan {rs['first_s']:.2f}s, "
+            f"unchanged rescan {rs['rescan_s']:.3f}s ({rs['ratio']:.1f}x faster); listing alone "
+            f"{rs['listing_s']:.3f}s"
+        )
+        print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
