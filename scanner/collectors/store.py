@@ -259,6 +259,7 @@ class StoreDocumentsCollector(Collector):
             cache_dir = default_dir() if opts.cache_dir is None else _path(opts.cache_dir)
         cache = ScanCache(cache_dir, f"{store.kind}:{store.location}", _config_digest(opts))
         entries: list[Entry] = []
+        conn.previous(cache.entries)
         try:
             for e in conn.walk(opts.max_entries, opts.max_depth):
                 entries.append(e)

@@ -9,8 +9,8 @@ worker thread with an overall time budget.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from typing import NamedTuple
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,6 +68,11 @@ class Connector(ABC):
 
     @abstractmethod
     def read(self, entry: Entry, max_bytes: int) -> bytes: ...
+
+    def previous(self, entries: Mapping[str, Sequence[Any]]) -> None:  # noqa: B027
+        """Optional hook, called before walk() with the last scan's cache entries (path ->
+        [size, mtime, etag, ...]): a connector may reuse what it asked then (SMB: a file's
+        DACL summary while its ChangeTime is unchanged)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

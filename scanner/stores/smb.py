@@ -30,7 +30,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +43,10 @@ DEFAULT_PORT = 445
 GUEST_PROBE_USER = "assay-guest-probe"  # unknown on purpose: tests "map to guest = Bad User"
 MAX_SD_BYTES = 64 * 1024
 MAX_LISTING_ROUNDS = 10_000  # QUERY_DIRECTORY rounds per folder
-PIPELINE = 8  # files whose permissions are asked in one round trip (3 credits each)
+PIPELINE = 8  # files whose permissions are asked in one round trip (3-4 credits each)
+WALK_BATCH = 256  # listed files asked for permissions together, then yielded
+PREFETCH_READ = 65536  # files below this are read with their permissions (one credit)
+MAX_PREFETCH_BYTES = 32 * 1024 * 1024  # bytes held between the walk and read()
 _READ_BITS = 0x00000001 | 0x80000000 | 0x10000000  # READ_DATA/LIST, GENERIC_READ, GENERIC_ALL
 _INHERIT_ONLY = 0x08
 _SIGNING_REQUIRED = 0x02
@@ -288,6 +291,11 @@ class SmbStore(Connector):
         self._exposure: Exposure | None = None
         self._denied: dict[str, str] = {}  # folder -> why it could not be listed
         self._dog = _Watchdog()
+        self._previous: dict[str, _Seen] = {}  # last scan's listing, from the cache
+        self._ctime_kept = False  # the server keeps a ChangeTime apart from LastWriteTime
+        self._prefetched: dict[str, bytes] = {}  # bytes read with the permissions, for read()
+        self._prefetched_bytes = 0
+        self.grants_reused = 0  # files whose permissions came from the last scan
         self._dead: dict[int, str] = {}  # id(connection) -> why it was closed
         try:
             if creds is None:
@@ -429,8 +437,8 @@ class SmbStore(Connector):
             exp.notes.append(SHARE_ACL + (share.summary() or RESTRICTED))
         verdict, open_root = effective_access(share, root)
         exp.notes.append(EFFECTIVE + verdict)
-        if open_root:
-            exp.public_acl.append(f"share root: {', '.join(root.anyone)} read")  # type: ignore[union-attr]
+        if open_root and root is not None:
+            exp.public_acl.append(f"share root: {', '.join(root.anyone)} read")
         return exp
 
     def _share_acl(self) -> tuple[ReadGrants | None, str]:
@@ -524,45 +532,88 @@ class SmbStore(Connector):
     def _grants(self, path: str, directory: bool) -> ReadGrants | None:
         return self._grants_many([path], directory)[0]
 
-    def _grants_many(self, paths: list[str], directory: bool) -> list[ReadGrants | None]:
-        """The read grants of each path (None: READ_CONTROL refused), PIPELINE at a time."""
-        from smbprotocol.exceptions import AccessDenied
+    def _sd_query(self, fh: Any) -> tuple[Any, Any]:
+        """A QUERY_INFO for the DACL of an open `fh`, and how to unpack its answer."""
         from smbprotocol.open import SMB2QueryInfoRequest, SMB2QueryInfoResponse
 
+        conn = self.main.conn
+        q = SMB2QueryInfoRequest()
+        q["info_type"] = 3  # SMB2_0_INFO_SECURITY
+        q["output_buffer_length"] = MAX_SD_BYTES
+        q["additional_information"] = 0x4  # DACL_SECURITY_INFORMATION
+        q["file_id"] = fh.file_id
+
+        def unpack(req: Any) -> bytes:
+            r = SMB2QueryInfoResponse()
+            r.unpack(conn.receive(req)["data"].get_value())
+            return bytes(r["buffer"].get_value())
+
+        return q, unpack
+
+    def _grants_and_bodies(self, paths: list[str]) -> list[ReadGrants | None]:
+        """For files the scan will read: DACL and bytes in ONE related compound per file
+        (CREATE + QUERY_INFO(security) + READ + CLOSE), PIPELINE files per round trip, instead
+        of opening each file twice (permissions while listing, bytes when read). The bytes are
+        kept for read(); a file the account may open for one but not both (READ_CONTROL or
+        READ_DATA refused) falls back to the permissions-only compound and a plain read."""
+        from smbprotocol.exceptions import AccessDenied, EndOfFile
+
+        def both(fh: Any) -> list[tuple[Any, Any]]:
+            return [self._sd_query(fh), fh.read(0, PREFETCH_READ, send=False)]
+
+        out: list[ReadGrants | None] = []
+        retry: list[int] = []
+        for i in range(0, len(paths), PIPELINE):
+            batch = paths[i : i + PIPELINE]
+            items = [(p, False, 0x00020081, both) for p in batch]  # READ_CONTROL | data | attrs
+            answers = self._compound_many(self.main, items, "reading")
+            for path, ans in zip(batch, answers, strict=True):
+                if isinstance(ans, AccessDenied):
+                    retry.append(len(out))
+                    out.append(None)
+                    continue
+                if isinstance(ans, Exception):
+                    raise StoreError(f"{self.where}: {path}: permissions: {_reason(ans)}")
+                sd, body = ans
+                if isinstance(body, EndOfFile):
+                    body = b""
+                if isinstance(body, bytes | bytearray | memoryview):
+                    body = bytes(body)
+                    if self._prefetched_bytes + len(body) <= MAX_PREFETCH_BYTES:
+                        self._prefetched[path] = body
+                        self._prefetched_bytes += len(body)
+                out.append(self._parse_sd(path, sd))
+        if retry:
+            for k, g in zip(
+                retry, self._grants_many([paths[k] for k in retry], False), strict=True
+            ):
+                out[k] = g
+        return out
+
+    def _parse_sd(self, path: str, sd: Any) -> ReadGrants | None:
+        from smbprotocol.exceptions import AccessDenied
+
+        if isinstance(sd, AccessDenied):
+            return None  # READ_CONTROL not granted: the permissions stay unknown
+        if isinstance(sd, Exception):
+            raise StoreError(f"{self.where}: {path}: permissions: {_reason(sd)}")
+        try:
+            return read_grants(sd)
+        except ValueError as exc:
+            raise StoreError(
+                f"{self.where}: {path or '/'}: bad security descriptor ({exc})"
+            ) from None
+
+    def _grants_many(self, paths: list[str], directory: bool) -> list[ReadGrants | None]:
+        """The read grants of each path (None: READ_CONTROL refused), PIPELINE at a time."""
         s = self.main
-
-        def query(fh: Any) -> tuple[Any, Any]:
-            q = SMB2QueryInfoRequest()
-            q["info_type"] = 3  # SMB2_0_INFO_SECURITY
-            q["output_buffer_length"] = MAX_SD_BYTES
-            q["additional_information"] = 0x4  # DACL_SECURITY_INFORMATION
-            q["file_id"] = fh.file_id
-
-            def unpack(req: Any) -> bytes:
-                r = SMB2QueryInfoResponse()
-                r.unpack(s.conn.receive(req)["data"].get_value())
-                return bytes(r["buffer"].get_value())
-
-            return q, unpack
-
+        query = self._sd_query
         out: list[ReadGrants | None] = []
         for i in range(0, len(paths), PIPELINE):
             batch = paths[i : i + PIPELINE]
             items = [(p, directory, 0x00020000, query) for p in batch]
-            for path, sd in zip(
-                batch, self._compound_many(s, items, "reading the permissions of"), strict=True
-            ):
-                if isinstance(sd, AccessDenied):
-                    out.append(None)  # READ_CONTROL not granted: the permissions stay unknown
-                    continue
-                if isinstance(sd, Exception):
-                    raise StoreError(f"{self.where}: {path}: permissions: {_reason(sd)}")
-                try:
-                    out.append(read_grants(sd))
-                except ValueError as exc:
-                    raise StoreError(
-                        f"{self.where}: {path or '/'}: bad security descriptor ({exc})"
-                    ) from None
+            answers = self._compound_many(s, items, "reading the permissions of")
+            out += [self._parse_sd(p, sd) for p, sd in zip(batch, answers, strict=True)]
         return out
 
     def _compound(
@@ -606,22 +657,31 @@ class SmbStore(Connector):
                     else CreateOptions.FILE_NON_DIRECTORY_FILE,
                     send=False,
                 )
-                msg, recv = middle(fh)
+                mid = middle(fh)
+                several = isinstance(mid, list)
+                mids = mid if several else [mid]
                 close, close_recv = fh.close(send=False)
                 reqs = s.conn.send_compound(
-                    [create, msg, close], s.session.session_id, s.tree.tree_connect_id, related=True
+                    [create, *(m for m, _ in mids), close],
+                    s.session.session_id,
+                    s.tree.tree_connect_id,
+                    related=True,
                 )
-                sent.append((reqs, (create_recv, recv, close_recv)))
+                sent.append((reqs, (create_recv, *(r for _, r in mids), close_recv), several))
             results: list[Any] = []
-            for reqs, fns in sent:
+            for reqs, fns, several in sent:
                 outcome: list[Any] = []
                 for req, fn in zip(reqs, fns, strict=True):
                     try:  # every response must be received, even after a failure
                         outcome.append(fn(req))
                     except SMBResponseException as exc:
                         outcome.append(exc)
-                failed = [o for o in outcome[:2] if isinstance(o, SMBResponseException)]
-                results.append(failed[0] if failed else outcome[1])
+                if isinstance(outcome[0], SMBResponseException):
+                    results.append(outcome[0])  # the CREATE failed: so did the rest
+                elif several:
+                    results.append(outcome[1:-1])  # each middle answer or its own error
+                else:
+                    results.append(outcome[1])
         return results
 
     @contextmanager
@@ -667,7 +727,10 @@ class SmbStore(Connector):
                     fh.close()
 
     # -- listing ---------------------------------------------------------------------------
-    def _list(self, s: _Session, path: str) -> Iterator[tuple[str, bool, int, float | None]]:
+    def _list(
+        self, s: _Session, path: str
+    ) -> Iterator[tuple[str, bool, int, float | None, int, int]]:
+        """(name, is folder, size, mtime, LastWriteTime and ChangeTime in microseconds)."""
         from smbprotocol.exceptions import NoMoreFiles
         from smbprotocol.file_info import FileInformationClass
 
@@ -688,57 +751,115 @@ class SmbStore(Connector):
                         continue
                     is_dir = bool(e["file_attributes"].get_value() & 0x10)
                     mtime = e["last_write_time"].get_value()
+                    ctime = e["change_time"].get_value()
                     ts = mtime.timestamp() if hasattr(mtime, "timestamp") else None
-                    yield name, is_dir, int(e["end_of_file"].get_value()), ts
+                    m_us, c_us = _micros(mtime), _micros(ctime)
+                    yield name, is_dir, int(e["end_of_file"].get_value()), ts, m_us, c_us
             raise StoreError(f"{self.where}: {path or '/'}: listing does not end")
 
-    def walk(self, max_entries: int, max_depth: int) -> Iterator[Entry]:
-        count = 0
-        stack: list[tuple[str, int]] = [(self.root, 0)]
-        while stack:
-            path, depth = stack.pop()
-            if self.file_acls:
-                self._note_folder(path)
-            subdirs = []
-            try:
-                listing = sorted(self._list(self.main, path))
-            except StoreError as exc:
-                if path == self.root:
-                    raise
-                # a folder the account may not list: one entry whose read reports why, so the
-                # folder is named as not scanned and the rest of the share is still walked
-                count += 1
-                self._denied[self._rel(path) + "/"] = str(exc).split(": ", 1)[-1]
-                yield Entry(path=self._rel(path) + "/", size=None, etag="unlisted")
-                continue
-            files = []
-            for name, is_dir, size, mtime in listing:
-                full = f"{path}/{name}" if path else name
-                if is_dir:
-                    if depth + 1 <= max_depth:
-                        subdirs.append((full, depth + 1))
-                    continue
-                count += 1
-                if count > max_entries:
-                    raise TooManyEntries(max_entries)
-                files.append((full, size, mtime))
-            grants: list[ReadGrants | None] = [None] * len(files)
-            if self.file_acls and files:
-                with suppress(StoreError):
-                    grants = self._grants_many([f for f, _, _ in files], directory=False)
-            for (full, size, mtime), g in zip(files, grants, strict=True):
-                yield Entry(
-                    path=self._rel(full),
-                    size=size,
-                    mtime=mtime,
-                    etag=f"{size}-{mtime}",
-                    world_readable=None if g is None else bool(g.anyone or g.accounts),
-                    mode="" if g is None else g.summary(),
-                )
-            stack.extend(sorted(subdirs, reverse=True))
+    def previous(self, entries: Mapping[str, Sequence[Any]]) -> None:
+        """The last scan's cache entries (path -> [size, mtime, etag, ...]). An entry's ETag
+        carries its LastWriteTime, ChangeTime and read grants (see _etag): a file whose size,
+        LastWriteTime and ChangeTime are unchanged keeps its grants without being asked again,
+        where the server keeps a ChangeTime of its own (see walk)."""
+        old: dict[str, _Seen] = {}
+        for path, e in entries.items():
+            seen = _parse_etag(e[2]) if isinstance(e, list | tuple) and len(e) > 2 else None
+            if seen is not None:
+                old[path] = seen
+        self._previous = old
+        if any(v.mtime_us != v.ctime_us for v in old.values()):
+            self._ctime_kept = True
 
-    def _rel(self, full: str) -> str:
-        return full[len(self.root) :].lstrip("/") if self.root else full
+    def walk(self, max_entries: int, max_depth: int) -> Iterator[Entry]:
+        """Lists folder by folder; files are then asked for their permissions (and, for those
+        the scan will read, their bytes) WALK_BATCH at a time.
+
+        ChangeTime changes on an ACL or attribute change as well as on a write (NTFS), so an
+        unchanged (size, LastWriteTime, ChangeTime) keeps last scan's grants. Samba reports
+        ChangeTime = LastWriteTime (a chmod or smbcacls leaves both alone), which says nothing
+        about the ACL; the cached grants are therefore trusted only on a server that has shown
+        a ChangeTime different from the LastWriteTime of some entry (here or last scan)."""
+        count = 0
+        files: list[tuple[str, int, float | None, int, int]] = []
+        stack: list[tuple[str, int]] = [(self.root, 0)]
+        try:
+            while stack:
+                path, depth = stack.pop()
+                if self.file_acls:
+                    self._note_folder(path)
+                subdirs = []
+                try:
+                    listing = sorted(self._list(self.main, path))
+                except StoreError as exc:
+                    if path == self.root:
+                        raise
+                    # a folder the account may not list: one entry whose read reports why, so
+                    # the folder is named as not scanned and the rest of the share is walked
+                    count += 1
+                    self._denied[self._rel(path) + "/"] = str(exc).split(": ", 1)[-1]
+                    yield Entry(path=self._rel(path) + "/", size=None, etag="unlisted")
+                    continue
+                for name, is_dir, size, mtime, m_us, c_us in listing:
+                    full = f"{path}/{name}" if path else name
+                    if m_us != c_us:
+                        self._ctime_kept = True
+                    if is_dir:
+                        if depth + 1 <= max_depth:
+                            subdirs.append((full, depth + 1))
+                        continue
+                    count += 1
+                    if count > max_entries:
+                        raise TooManyEntries(max_entries)
+                    files.append((full, size, mtime, m_us, c_us))
+                stack.extend(sorted(subdirs, reverse=True))
+                if len(files) >= WALK_BATCH:
+                    yield from self._entries(files)
+                    files = []
+        except TooManyEntries:
+            yield from self._entries(files)  # what was listed before the cap is still scanned
+            raise
+        yield from self._entries(files)
+
+    def _entries(self, files: list[tuple[str, int, float | None, int, int]]) -> Iterator[Entry]:
+        grants: dict[str, ReadGrants | None] = {}
+        ask: list[str] = []  # permissions only: unchanged content, or too large to prefetch
+        fetch: list[str] = []  # permissions and bytes in one compound
+        for full, size, _, m_us, c_us in files:
+            if not self.file_acls:
+                grants[full] = None
+                continue
+            prev = self._previous.get(self._rel(full))
+            same = prev is not None and prev.size == size and prev.mtime_us == m_us
+            kept = prev is not None and same and self._ctime_kept and prev.ctime_us == c_us
+            if kept and prev is not None and prev.acl != "?":  # asked last time, unchanged since
+                grants[full] = _grants_of(prev.acl)
+                self.grants_reused += 1
+                continue
+            if same or size >= PREFETCH_READ:
+                ask.append(full)
+            else:
+                fetch.append(full)
+        for paths, fn in ((fetch, self._grants_and_bodies), (ask, self._grants_many_files)):
+            if not paths:
+                continue
+            found: list[ReadGrants | None] = [None] * len(paths)
+            with suppress(StoreError):
+                found = fn(paths)
+            grants.update(zip(paths, found, strict=True))
+        for full, size, mtime, m_us, c_us in files:
+            g = grants.get(full)
+            yield Entry(
+                path=self._rel(full),
+                size=size,
+                mtime=mtime,
+                etag=_etag(size, m_us, c_us, g),
+                world_readable=None if g is None else bool(g.anyone or g.accounts),
+                mode="" if g is None else g.summary(),
+            )
+
+    def _grants_many_files(self, paths: list[str]) -> list[ReadGrants | None]:
+        return self._grants_many(paths, directory=False)
 
     def _note_folder(self, path: str) -> None:
         with suppress(StoreError):
@@ -747,6 +868,9 @@ class SmbStore(Connector):
                 rel = (path[len(self.root) :] if self.root else path).strip("/")
                 self._dirs_open.append(f"/{rel} ({g.summary()})")
 
+    def _rel(self, full: str) -> str:
+        return full[len(self.root) :].lstrip("/") if self.root else full
+
     def read(self, entry: Entry, max_bytes: int) -> bytes:
         if entry.path in self._denied:
             raise StoreError(f"folder {entry.path} could not be listed: {self._denied[entry.path]}")
@@ -754,6 +878,13 @@ class SmbStore(Connector):
             raise TooLarge(f"{entry.path}: listed as {entry.size} bytes (limit {max_bytes})")
         s = self.main
         full = f"{self.root}/{entry.path}" if self.root else entry.path
+        early = self._prefetched.pop(full, None)
+        if early is not None:
+            self._prefetched_bytes -= len(early)
+            if len(early) < PREFETCH_READ:  # a whole file; one that grew is read again
+                if len(early) > max_bytes:
+                    raise TooLarge(f"{entry.path}: more than {max_bytes} bytes")
+                return early
         chunk = max(4096, min(int(s.conn.max_read_size or 65536), 1024 * 1024))
         if entry.size is not None and entry.size < chunk:
             body = self._read_small(s, full, entry, min(chunk, max_bytes + 1))
@@ -806,6 +937,47 @@ class SmbStore(Connector):
         self._dog.stop()
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What an ETag of ours says about a file as it was listed last time."""
+
+    size: int
+    mtime_us: int
+    ctime_us: int
+    acl: str  # ReadGrants.summary(), "" for none open, "?" for unknown
+
+
+def _micros(value: Any) -> int:
+    return round(value.timestamp() * 1_000_000) if hasattr(value, "timestamp") else 0
+
+
+def _etag(size: int, m_us: int, c_us: int, g: ReadGrants | None) -> str:
+    """size-LastWriteTime-ChangeTime-grants: equal ETags mean the same bytes AND the same
+    grants, so the cache may skip the file; a changed grant makes it read again."""
+    return f"{size}-{m_us}-{c_us}-{'?' if g is None else g.summary()}"
+
+
+def _parse_etag(etag: Any) -> _Seen | None:
+    if not isinstance(etag, str):
+        return None
+    parts = etag.split("-", 3)
+    if len(parts) != 4:
+        return None
+    try:
+        return _Seen(int(parts[0]), int(parts[1]), int(parts[2]), parts[3])
+    except ValueError:
+        return None
+
+
+def _grants_of(acl: str) -> ReadGrants:
+    """The grants back from ReadGrants.summary()."""
+    labels = [g[:-2] for g in acl.split(",") if g.endswith(":R")]
+    return ReadGrants(
+        anyone=tuple(x for x in labels if x in ANYONE_LABELS),
+        accounts=tuple(x for x in labels if x not in ANYONE_LABELS),
+    )
+
+
 def _whole_pdu(data: bytes) -> bytes:
     """One RPC PDU as a message-mode pipe gives it, one message per READ (a longer message is
     STATUS_BUFFER_OVERFLOW): an answer shorter than its fragment length is truncated, and is
@@ -826,7 +998,7 @@ def effective_access(share: ReadGrants | None, root: ReadGrants | None) -> tuple
     if share is None and root is None:
         return "unknown: neither the share ACL nor the file DACL could be read", False
     if share is None:
-        what = f"grants {', '.join(root.anyone)} read" if root_open else "restricts"  # type: ignore[union-attr]
+        what = f"grants {', '.join(root.anyone)} read" if root and root_open else "restricts"
         return f"unknown: the share ACL could not be read; the root's file DACL {what}", root_open
     if root is None:
         what = "grants" if share_open else "restricts"
