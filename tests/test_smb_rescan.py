@@ -6,7 +6,8 @@
   differs from LastWriteTime).
 * On a server that keeps a ChangeTime of its own (NTFS; here a relay in front of the real Samba
   reports each file's POSIX ctime, which a chmod moves, since Samba cannot be configured into
-  that) an unchanged rescan asks no file's DACL, and a chmod is still noticed.
+  that) an unchanged rescan asks no known file's DACL, and a chmod is still noticed.
+* On any server an unchanged file in which nothing was found is not asked for its DACL.
 * On the first scan a small file is opened once: CREATE + QUERY_INFO(security) + READ + CLOSE
   in one related compound.
 """
@@ -69,13 +70,16 @@ def server() -> Iterator[tuple[Samba, Path]]:
 
 
 def _fill(folder: Path, secret_mode: int, dir_mode: int = 0o755) -> None:
-    """A fresh folder in the share: a CCCD list with `secret_mode` and two plain notes."""
+    """A fresh folder in the share: a CCCD list with `secret_mode`, another one 0644 and two
+    plain notes."""
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir()
     os.chmod(folder, dir_mode)
     (folder / "ds.csv").write_text(CSV, encoding="utf-8")
     os.chmod(folder / "ds.csv", secret_mode)
+    (folder / "pub.csv").write_text(CSV, encoding="utf-8")
+    os.chmod(folder / "pub.csv", 0o644)
     for i in range(2):
         (folder / f"note-{i}.txt").write_text(f"Thông báo {i}\n", encoding="utf-8")
         os.chmod(folder / f"note-{i}.txt", 0o644)
@@ -93,10 +97,12 @@ def _scan(location: str, address: str, cache: Path, cred: CredentialRef | None) 
     return facts
 
 
-def _world_readable(reg: Registry, location: str, facts: StoreDocuments) -> set[Status]:
+def _world_readable(reg: Registry, location: str, facts: StoreDocuments) -> set[str]:
+    """The documents data.store.world_readable fails."""
     store = Store(id="docs", kind="smb", location=location)
     view = FactsView(target_of(store), {"store.documents": facts})
-    return {r.status for r in evaluate(reg.checks["data.store.world_readable"], view)}
+    results = evaluate(reg.checks["data.store.world_readable"], view)
+    return {r.detail for r in results if r.status is Status.FAIL}
 
 
 def test_chmod_without_content_change_is_noticed_on_samba(
@@ -110,20 +116,25 @@ def test_chmod_without_content_change_is_noticed_on_samba(
     first = _scan(url, smb.address, tmp_path, cred)
     [doc] = [d for d in first.documents if d.path == "ds.csv"]
     assert doc.world_readable is True and doc.mode == "Everyone:R" and doc.counts
-    assert Status.FAIL in _world_readable(registry, url, first)
+    assert _world_readable(registry, url, first) == {"ds.csv", "pub.csv"}
     os.chmod(share / "samba" / "ds.csv", 0o600)  # the same bytes, the same mtime
     second = _scan(url, smb.address, tmp_path, cred)
     [doc] = [d for d in second.documents if d.path == "ds.csv"]
     assert doc.world_readable is False and doc.mode == "", doc
     assert doc.counts  # the finding is kept, from the cache (same bytes)
     assert second.files_scanned <= 1  # only the file whose grants changed is read again
-    assert _world_readable(registry, url, second) == {Status.PASS}
+    [pub] = [d for d in second.documents if d.path == "pub.csv"]
+    assert pub.world_readable is True  # asked again (it has findings), still open
+    assert _world_readable(registry, url, second) == {"pub.csv"}
     # Samba's ChangeTime mirrors LastWriteTime: the connector does not reuse cached grants
     with SmbStore(url, smb.address, (SMB_USER, SMB_PASSWORD), timeout=2.0) as conn:
         assert isinstance(conn, SmbStore)
-        conn.previous({"ds.csv": [1, 0.0, next(e.etag for e in conn.walk(100, 4)), "", None]})
-        list(conn.walk(100, 4))
-        assert conn.grants_reused == 0
+        etags = {e.path: e.etag for e in conn.walk(100, 4)}
+        docs = {"ds.csv": {"path": "ds.csv"}, "pub.csv": {"path": "pub.csv"}}  # with findings
+        conn.previous({p: [0, 0.0, etag, "", docs.get(p)] for p, etag in etags.items()})
+        again = {e.path: e.etag for e in conn.walk(100, 4)}
+        assert conn.grants_reused == 0  # no file with findings keeps last scan's grants
+        assert conn.clean_unasked == 2 and again == etags  # the notes: not asked, same ETag
 
 
 class _WindowsTimes:
@@ -191,17 +202,19 @@ def test_windows_like_change_time_skips_unchanged_dacls_and_notices_a_chmod(
         asked_first, frames = relay.reset()
         # first scan: each file is opened once for its DACL and bytes together; only the
         # private one, refused, is asked for its DACL alone and then tried for its bytes
-        assert frames.count((0x05, 0x10, 0x08, 0x06)) == 3, frames
+        assert frames.count((0x05, 0x10, 0x08, 0x06)) == 4, frames
         assert frames.count((0x05, 0x08, 0x06)) == 1, frames
         [doc] = [d for d in first.documents if d.path == "ds.csv"]
         assert doc.skipped and not doc.world_readable  # not readable by the guest
 
         second = _scan(url, addr, tmp_path, None)
         asked_second, _ = relay.reset()
-        assert second.files_from_cache == 2 and second.files_scanned == 0
-        # the two notes' DACLs came from the cache; the folder's own and the private file's
-        # (unreadable, so unknown) are asked again
-        assert asked_second == asked_first - 2, (asked_first, asked_second)
+        assert second.files_from_cache == 3 and second.files_scanned == 0
+        # not asked again: the clean notes (nothing to report whoever reads them) and pub.csv
+        # (its ChangeTime is unchanged); asked: the folders' own, the private file's (unknown)
+        assert asked_second == asked_first - 3, (asked_first, asked_second)
+        [pub] = [d for d in second.documents if d.path == "pub.csv"]
+        assert pub.world_readable is True and pub.mode == "Everyone:R"
 
         os.chmod(folder / "ds.csv", 0o644)  # the same bytes: only the ChangeTime moves
         third = _scan(url, addr, tmp_path, None)

@@ -38,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 
 from scanner.stores import dcerpc
 from scanner.stores.base import Connector, Entry, Exposure, StoreError, TooLarge, TooManyEntries
+from scanner.stores.cache import DOC
 
 DEFAULT_PORT = 445
 GUEST_PROBE_USER = "assay-guest-probe"  # unknown on purpose: tests "map to guest = Bad User"
@@ -296,6 +297,7 @@ class SmbStore(Connector):
         self._prefetched: dict[str, bytes] = {}  # bytes read with the permissions, for read()
         self._prefetched_bytes = 0
         self.grants_reused = 0  # files whose permissions came from the last scan
+        self.clean_unasked = 0  # unchanged files without findings: permissions not asked
         self._dead: dict[int, str] = {}  # id(connection) -> why it was closed
         try:
             if creds is None:
@@ -758,15 +760,17 @@ class SmbStore(Connector):
             raise StoreError(f"{self.where}: {path or '/'}: listing does not end")
 
     def previous(self, entries: Mapping[str, Sequence[Any]]) -> None:
-        """The last scan's cache entries (path -> [size, mtime, etag, ...]). An entry's ETag
-        carries its LastWriteTime, ChangeTime and read grants (see _etag): a file whose size,
-        LastWriteTime and ChangeTime are unchanged keeps its grants without being asked again,
-        where the server keeps a ChangeTime of its own (see walk)."""
+        """The last scan's cache entries (path -> [size, mtime, etag, sha, facts]). An entry's
+        ETag carries its LastWriteTime, ChangeTime and read grants (see _etag). A file with the
+        same size and LastWriteTime and nothing found in it last time is not asked for its
+        grants (nothing about it is reported); one with findings keeps its grants when its
+        ChangeTime is unchanged too, where the server keeps a ChangeTime of its own (walk)."""
         old: dict[str, _Seen] = {}
         for path, e in entries.items():
             seen = _parse_etag(e[2]) if isinstance(e, list | tuple) and len(e) > 2 else None
             if seen is not None:
-                old[path] = seen
+                clean = len(e) > DOC and e[DOC] is None  # scanned, nothing to report
+                old[path] = _Seen(seen.size, seen.mtime_us, seen.ctime_us, seen.acl, clean, e[2])
         self._previous = old
         if any(v.mtime_us != v.ctime_us for v in old.values()):
             self._ctime_kept = True
@@ -823,6 +827,7 @@ class SmbStore(Connector):
 
     def _entries(self, files: list[tuple[str, int, float | None, int, int]]) -> Iterator[Entry]:
         grants: dict[str, ReadGrants | None] = {}
+        kept_etag: dict[str, str] = {}
         ask: list[str] = []  # permissions only: unchanged content, or too large to prefetch
         fetch: list[str] = []  # permissions and bytes in one compound
         for full, size, _, m_us, c_us in files:
@@ -831,6 +836,13 @@ class SmbStore(Connector):
                 continue
             prev = self._previous.get(self._rel(full))
             same = prev is not None and prev.size == size and prev.mtime_us == m_us
+            if prev is not None and same and prev.clean:
+                # the same bytes, nothing found in them last time: the file is not reported
+                # whoever may read it, so its grants are not asked (its ETag is kept as is)
+                grants[full] = None if prev.acl == "?" else _grants_of(prev.acl)
+                kept_etag[full] = prev.etag
+                self.clean_unasked += 1
+                continue
             kept = prev is not None and same and self._ctime_kept and prev.ctime_us == c_us
             if kept and prev is not None and prev.acl != "?":  # asked last time, unchanged since
                 grants[full] = _grants_of(prev.acl)
@@ -853,7 +865,7 @@ class SmbStore(Connector):
                 path=self._rel(full),
                 size=size,
                 mtime=mtime,
-                etag=_etag(size, m_us, c_us, g),
+                etag=kept_etag.get(full) or _etag(size, m_us, c_us, g),
                 world_readable=None if g is None else bool(g.anyone or g.accounts),
                 mode="" if g is None else g.summary(),
             )
@@ -945,6 +957,8 @@ class _Seen:
     mtime_us: int
     ctime_us: int
     acl: str  # ReadGrants.summary(), "" for none open, "?" for unknown
+    clean: bool = False  # last scan found nothing to report in it
+    etag: str = ""
 
 
 def _micros(value: Any) -> int:
