@@ -10,6 +10,7 @@ import asyncio
 import os
 import shutil
 import struct
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +83,11 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Samba]:
         "server signing = mandatory"
     )
     with samba(tmp / "srv", shares, glob) as s:
+        subprocess.run(  # the share's own ACL: root and Administrators only
+            ["sharesec", f"--configfile={tmp / 'srv' / 'smb.conf'}", "private",
+             "--replace=S-1-5-32-544:ALLOWED/0x0/FULL,S-1-22-1-0:ALLOWED/0x0/FULL"],
+            check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
         yield s
 
 
@@ -137,6 +143,12 @@ def test_weak_guest_share_fails_the_data_checks(registry: Registry, weak: Samba)
         "data.store.not_scanned",
     ):
         assert Status.FAIL in statuses(registry, target, facts, check), check
+    # Samba gives a guest NetrShareGetInfo 502 without the descriptor: unknown, not clean
+    assert (
+        "share ACL not readable: the server returned no security descriptor for this "
+        "account" in exp.notes
+    )
+    assert statuses(registry, target, facts, "data.store.share_acl") == {Status.NOT_ASSESSED}
     assert "rieng/ [not_scanned]" in {
         r.detail for r in results(registry, target, facts, "data.store.not_scanned")
     }
@@ -157,6 +169,8 @@ def test_weak_share_with_credentials_still_reports_guest_access(
     assert "guest" in facts.exposure.anonymous_detail
     assert facts.exposure.cleartext  # accepted an unencrypted session
     assert statuses(registry, target, facts, "data.store.anonymous") == {Status.FAIL}
+    assert "share ACL: Everyone:R" in facts.exposure.notes  # Samba's default: Everyone: Full
+    assert statuses(registry, target, facts, "data.store.share_acl") == {Status.FAIL}
 
 
 # -- the good share ------------------------------------------------------------------------------
@@ -177,8 +191,10 @@ def test_good_share_passes(registry: Registry, good: Samba, cred: CredentialRef)
         "data.store.cleartext",
         "data.store.not_scanned",
         "data.store.world_readable",  # judged on the share's access lists: none is open
+        "data.store.share_acl",  # read over srvsvc on the encrypted session: restricted
     ):
         assert statuses(registry, target, facts, check) == {Status.PASS}, check
+    assert "effective access: the share ACL and the file DACL both restrict" in exp.notes
 
 
 def test_sub_folder_of_a_share_is_the_store_root(weak: Samba) -> None:

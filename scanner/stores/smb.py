@@ -455,8 +455,8 @@ class SmbStore(Connector):
         try:
             stub = self._rpc(ipc, dcerpc.share_get_info_stub(self.share))
             info = dcerpc.parse_share_info_502(stub)
-            if not info.security_descriptor:  # none kept: the server applies "Everyone: Full"
-                return ReadGrants(anyone=("Everyone (no share descriptor)",)), ""
+            if not info.security_descriptor:  # Samba withholds it from a guest, even when set
+                return None, "the server returned no security descriptor for this account"
             return read_grants(info.security_descriptor), ""
         except dcerpc.RpcRefused as exc:
             return None, str(exc)
