@@ -221,3 +221,17 @@ def test_windows_like_change_time_skips_unchanged_dacls_and_notices_a_chmod(
         [doc] = [d for d in third.documents if d.path == "ds.csv"]
         assert doc.world_readable is True and doc.mode == "Everyone:R"
         assert doc.counts and not doc.skipped  # now readable, and read
+
+
+def test_entry_cap_keeps_what_was_listed(server: tuple[Samba, Path], tmp_path: Path) -> None:
+    smb, share = server
+    _fill(share / "cap", 0o644)
+    store = Store(id="docs", kind="smb", location=smb.url("docs") + "/cap")
+    col = StoreDocumentsCollector({store.id: store}, StoreScanOptions(cache=False, max_entries=2))
+    ctx = CollectContext(scope=guard_for(smb.address), probe_timeout=2.0)
+    facts = asyncio.run(asyncio.wait_for(col.collect(target_of(store), ctx), 60))
+    assert isinstance(facts, StoreDocuments)
+    assert (
+        not facts.complete and facts.listing_error == "more than 2 files; the rest was not listed"
+    )
+    assert facts.files_total == 2 and facts.files_scanned == 2

@@ -229,6 +229,24 @@ def test_share_info_502_round_trip_and_refusals() -> None:
         dcerpc.check_bind_ack(nak)
 
 
+def test_fragmented_response_is_reassembled_and_bounded() -> None:
+    stub = _info_502(_everyone_sd())
+
+    def frag(part: bytes, flags: int) -> bytes:
+        head = struct.pack("<BBBB4sHHI", 5, 0, 2, flags, b"\x10\0\0\0", 24 + len(part), 0, 2)
+        return head + struct.pack("<IHBB", len(stub), 0, 0, 0) + part
+
+    parts = [frag(stub[:40], 0x01), frag(stub[40:80], 0x00), frag(stub[80:], 0x02)]
+    assert dcerpc.response_stub(parts) == stub
+    with pytest.raises(ValueError, match="without its last fragment"):
+        dcerpc.response_stub(parts[:2])
+    with pytest.raises(ValueError, match="call 2, expected 3"):
+        dcerpc.response_stub(parts, call_id=3)
+    big = [frag(b"\0" * 4000, 0x01)] + [frag(b"\0" * 4000, 0x00)] * 70
+    with pytest.raises(ValueError, match="larger than"):
+        dcerpc.response_stub(big)
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=400), st.integers(0, 399), st.binary(min_size=1, max_size=8))
 def test_fuzzed_answers_raise_only_clear_errors(junk: bytes, cut: int, patch: bytes) -> None:

@@ -945,6 +945,7 @@ class SmbStore(Connector):
         return bytes(body)
 
     def close(self) -> None:
+        self._prefetched.clear()
         self.main.close()
         self._dog.stop()
 
