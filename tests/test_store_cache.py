@@ -156,3 +156,23 @@ def test_cache_file_that_cannot_be_written_costs_nothing(tmp_path: Path) -> None
     c.put("a", 1, 1.0, "", "s", None)
     c.save()  # no exception: the next scan is a full one, nothing else is lost
     assert blocker.read_text() == "not a directory"
+
+
+def test_without_orjson_the_json_module_reads_and_writes_the_same_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scanner.stores import cache as cache_mod
+
+    root, cache = weak_tree(tmp_path / "w"), tmp_path / "cache"
+    store = Store(id="r", kind="local", location=str(root))
+    _, first = scan(store, cache=True, cache_dir=str(cache))  # written with orjson if present
+    monkeypatch.setattr(cache_mod, "orjson", None)
+    _, second = scan(store, cache=True, cache_dir=str(cache))
+    assert second.files_scanned == 0
+    (root / "moi.txt").write_text("SĐT 0912345678\n", encoding="utf-8")
+    _, third = scan(store, cache=True, cache_dir=str(cache))  # rewritten by the json module
+    assert third.files_scanned == 1
+    monkeypatch.undo()
+    _, fourth = scan(store, cache=True, cache_dir=str(cache))
+    assert fourth.files_scanned == 0 and len(fourth.documents) == len(first.documents) + 1
+    assert {d.path for d in fourth.documents} == {d.path for d in third.documents}
