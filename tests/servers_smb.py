@@ -161,51 +161,19 @@ def frame(s: socket.socket) -> bytes:
 def silent_after_negotiate(real: Samba) -> Iterator[tuple[str, int]]:
     """Relays the first SMB2 negotiate to the real Samba and its answer back, then reads and
     never answers: a server that stops answering in the middle of the logon."""
-    addr = pick_loopback()
-    port = free_port(addr)
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((addr, port))
-    srv.listen(8)
-    srv.settimeout(0.2)
-    stop = threading.Event()
-    held: list[socket.socket] = []
 
-    def handle(conn: socket.socket) -> None:
-        held.append(conn)
-        conn.settimeout(10)
-        try:
-            first = frame(conn)
-            if first[4:8] != b"\xfeSMB":
-                return  # an SMB1 probe: close, as a server without SMB1 does
-            with socket.create_connection((real.address, real.port), timeout=5) as up:
-                up.sendall(first)
-                conn.sendall(frame(up))
-            while not stop.is_set() and frame(conn):
-                pass  # swallow every request, answer none
-        except OSError:
-            return
+    def session() -> tuple[Rewrite, Rewrite]:
+        seen = 0
 
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+        def up(data: bytes) -> bytes:
+            nonlocal seen
+            seen += 1
+            return data if seen == 1 and data[4:8] == b"\xfeSMB" else b""
 
-    t = threading.Thread(target=loop, daemon=True)
-    t.start()
-    try:
-        yield addr, port
-    finally:
-        stop.set()
-        for c in held:
-            with suppress(OSError):
-                c.shutdown(socket.SHUT_RDWR)
-            c.close()
-        t.join(timeout=2)
-        srv.close()
+        return (lambda d: d), up
+
+    with rewriting_relay(real, per_connection=session) as where:
+        yield where
 
 
 @contextmanager
@@ -258,59 +226,21 @@ def _commands(frame: bytes) -> list[int]:
 @contextmanager
 def stalls_on_read(real: Samba) -> Iterator[tuple[str, int]]:
     """Relays SMB to the real Samba until the client asks to READ a file; from then on it
-    swallows every request (a server that stops answering in the middle of a scan). Only
-    useful unencrypted (guest), since it reads the commands."""
-    addr = pick_loopback()
-    port = free_port(addr)
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((addr, port))
-    srv.listen(8)
-    srv.settimeout(0.2)
-    stop = threading.Event()
-    held: list[socket.socket] = []
+    swallows every request of that connection (a server that stops answering in the middle of
+    a scan). Only useful unencrypted (guest), since it reads the commands."""
 
-    def pump(src: socket.socket, dst: socket.socket, watch: bool) -> None:
+    def session() -> tuple[Rewrite, Rewrite]:
         stalled = False
-        with suppress(OSError):
-            while not stop.is_set():
-                data = frame(src)
-                if not data:
-                    return
-                if watch and 0x08 in _commands(data):
-                    stalled = True
-                if not stalled:
-                    dst.sendall(data)
 
-    def handle(conn: socket.socket) -> None:
-        held.append(conn)
-        with suppress(OSError):
-            up = socket.create_connection((real.address, real.port), timeout=5)
-            up.settimeout(None)
-            held.append(up)
-            threading.Thread(target=pump, args=(up, conn, False), daemon=True).start()
-            pump(conn, up, True)
+        def up(data: bytes) -> bytes:
+            nonlocal stalled
+            stalled = stalled or 0x08 in _commands(data)
+            return b"" if stalled else data
 
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+        return (lambda d: d), up
 
-    t = threading.Thread(target=loop, daemon=True)
-    t.start()
-    try:
-        yield addr, port
-    finally:
-        stop.set()
-        for c in held:
-            with suppress(OSError):
-                c.shutdown(socket.SHUT_RDWR)
-            c.close()
-        t.join(timeout=2)
-        srv.close()
+    with rewriting_relay(real, per_connection=session) as where:
+        yield where
 
 
 def messages(data: bytes) -> list[tuple[int, int, int]]:
@@ -329,16 +259,21 @@ def messages(data: bytes) -> list[tuple[int, int, int]]:
     return out
 
 
+Rewrite = Callable[[bytes], bytes]  # one frame in, the frame to pass on (b"": swallowed)
+
+
 @contextmanager
 def rewriting_relay(
     real: Samba,
-    to_client: Callable[[bytes], bytes] | None = None,
-    to_server: Callable[[bytes], None] | None = None,
+    to_client: Rewrite | None = None,
+    to_server: Rewrite | None = None,
+    per_connection: Callable[[], tuple[Rewrite, Rewrite]] | None = None,
 ) -> Iterator[tuple[str, int]]:
     """Relays SMB between the client and the real Samba, handing every answer frame to
-    `to_client` (which may rewrite it) and every request frame to `to_server` (to count).
-    Stands in for what Samba cannot be configured into: a Windows-like change time, a refused
-    or malformed srvsvc answer. Only useful unsigned and unencrypted (guest sessions)."""
+    `to_client` and every request frame to `to_server`, which may rewrite, swallow or count
+    them (`per_connection` makes a fresh pair for each connection). Stands in for what Samba
+    cannot be configured into: a Windows-like change time, a refused, malformed or silent
+    srvsvc answer, a stall mid-scan. Only useful unsigned and unencrypted (guest sessions)."""
     addr = pick_loopback()
     port = free_port(addr)
     srv = socket.socket()
@@ -349,7 +284,7 @@ def rewriting_relay(
     stop = threading.Event()
     held: list[socket.socket] = []
 
-    def pump(src: socket.socket, dst: socket.socket, fn: Callable[[bytes], bytes]) -> None:
+    def pump(src: socket.socket, dst: socket.socket, fn: Rewrite) -> None:
         with suppress(OSError):
             while not stop.is_set():
                 data = frame(src)
@@ -359,20 +294,18 @@ def rewriting_relay(
                 if out:  # b"": swallowed, never answered
                     dst.sendall(out)
 
-    def upstream(data: bytes) -> bytes:
-        if to_server is not None:
-            to_server(data)
+    def same(data: bytes) -> bytes:
         return data
 
     def handle(conn: socket.socket) -> None:
         held.append(conn)
+        down, upward = per_connection() if per_connection else (to_client, to_server)
         with suppress(OSError):
             up = socket.create_connection((real.address, real.port), timeout=5)
             up.settimeout(None)
             held.append(up)
-            down = to_client or (lambda d: d)
-            threading.Thread(target=pump, args=(up, conn, down), daemon=True).start()
-            pump(conn, up, upstream)
+            threading.Thread(target=pump, args=(up, conn, down or same), daemon=True).start()
+            pump(conn, up, upward or same)
 
     def loop() -> None:
         while not stop.is_set():

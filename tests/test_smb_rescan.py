@@ -174,13 +174,14 @@ class _WindowsTimes:
             at += nxt
         return bytes(out)
 
-    def to_server(self, data: bytes) -> None:
+    def to_server(self, data: bytes) -> bytes:
         cmds = tuple(c for _, _, c in messages(data))
         with self.lock:
             self.frames.append(cmds)
             for pos, _, cmd in messages(data):
                 if cmd == 0x10 and data[pos + 64 + 2] == 3:  # QUERY_INFO, SMB2_0_INFO_SECURITY
                     self.dacl_queries += 1
+        return data
 
     def reset(self) -> tuple[int, list[tuple[int, ...]]]:
         with self.lock:
