@@ -94,6 +94,8 @@ class LocalStore(Connector):
             self._world_writable.append(path + "/")
 
     def read(self, entry: Entry, max_bytes: int) -> bytes:
+        if entry.size is not None and entry.size > max_bytes:  # judged from the listing: not read
+            raise TooLarge(f"{entry.path}: listed as {entry.size} bytes (limit {max_bytes})")
         path = self.root / entry.path
         try:
             with open(path, "rb", buffering=0) as fh:
