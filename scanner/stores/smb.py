@@ -17,8 +17,9 @@ Exposure facts:
   grant to Everyone, Guest(s) or Anonymous is public, to Authenticated Users / Users / Domain
   Users every account;
 * share permissions: the share's own security descriptor, read over DCE/RPC (srvsvc
-  NetrShareGetInfo level 502, see dcerpc.py). What the network reaches is what the share ACL
-  AND the file DACL allow; the notes say which of the two restricts. Windows gives level 502
+  NetrShareGetInfo level 502, see dcerpc.py; descriptors are parsed in secdesc.py). What the
+  network reaches is what the share ACL AND the file DACL allow; the notes say which of the
+  two restricts. Windows gives level 502
   to administrators only: a refusal is noted as "share ACL not readable: <status>", never as
   restricted.
 """
@@ -39,6 +40,13 @@ from urllib.parse import unquote, urlsplit
 from scanner.stores import dcerpc
 from scanner.stores.base import Connector, Entry, Exposure, StoreError, TooLarge, TooManyEntries
 from scanner.stores.cache import DOC
+from scanner.stores.secdesc import (  # noqa: F401 - re-exported for checks and tests
+    ANYONE_LABELS,
+    ReadGrants,
+    effective_access,
+    grants_of,
+    read_grants,
+)
 
 DEFAULT_PORT = 445
 GUEST_PROBE_USER = "assay-guest-probe"  # unknown on purpose: tests "map to guest = Bad User"
@@ -48,14 +56,7 @@ PIPELINE = 8  # files whose permissions are asked in one round trip (3-4 credits
 WALK_BATCH = 256  # listed files asked for permissions together, then yielded
 PREFETCH_READ = 65536  # files below this are read with their permissions (one credit)
 MAX_PREFETCH_BYTES = 32 * 1024 * 1024  # bytes held between the walk and read()
-_READ_BITS = 0x00000001 | 0x80000000 | 0x10000000  # READ_DATA/LIST, GENERIC_READ, GENERIC_ALL
-_INHERIT_ONLY = 0x08
 _SIGNING_REQUIRED = 0x02
-
-# who a SID stands for; "anyone" includes guests, "accounts" every logged-in user
-_ANYONE = {"S-1-1-0": "Everyone", "S-1-5-7": "Anonymous", "S-1-5-32-546": "Guests"}
-_ACCOUNTS = {"S-1-5-11": "Authenticated Users", "S-1-5-32-545": "Users"}
-ANYONE_LABELS = frozenset({*_ANYONE.values(), "Guest", "Domain Guests", "Everyone (no DACL)"})
 
 # the share-permission facts, as notes of the exposure (the checks read them back)
 SHARE_ACL = "share ACL: "  # + "Everyone:R,..." or "restricted"
@@ -87,77 +88,6 @@ def parse_smb_url(url: str) -> tuple[str, int, str, str]:
     if any(c in bad for s in segs for c in s):
         raise ValueError(f"{url!r}: a share or folder name contains a character SMB forbids")
     return parts.hostname, port, segs[0], "/".join(segs[1:])
-
-
-# -- security descriptors ---------------------------------------------------------------------
-def _sid(data: bytes, off: int) -> tuple[str, int]:
-    if off + 8 > len(data):
-        raise ValueError("SID runs past the descriptor")
-    rev, count = data[off], data[off + 1]
-    auth = int.from_bytes(data[off + 2 : off + 8], "big")
-    end = off + 8 + 4 * count
-    if end > len(data) or count > 15:
-        raise ValueError("SID sub-authorities run past the descriptor")
-    subs = struct.unpack_from(f"<{count}I", data, off + 8)
-    return "-".join(["S", str(rev), str(auth), *map(str, subs)]), end
-
-
-def _who(sid: str) -> tuple[str, str] | None:
-    """('anyone'|'accounts', label) for the well-known groups that matter, else None."""
-    if sid in _ANYONE:
-        return "anyone", _ANYONE[sid]
-    if sid in _ACCOUNTS:
-        return "accounts", _ACCOUNTS[sid]
-    if sid.startswith("S-1-5-21-") and sid.endswith(("-501", "-514")):
-        return "anyone", "Guest" if sid.endswith("-501") else "Domain Guests"
-    if sid.startswith("S-1-5-21-") and sid.endswith("-513"):
-        return "accounts", "Domain Users"
-    return None
-
-
-@dataclass(frozen=True)
-class ReadGrants:
-    anyone: tuple[str, ...] = ()  # labels of public principals granted read
-    accounts: tuple[str, ...] = ()  # labels of every-account principals granted read
-
-    def summary(self) -> str:
-        return ",".join(f"{w}:R" for w in (*self.anyone, *self.accounts))
-
-
-def read_grants(sd: bytes) -> ReadGrants:
-    """Who may read, from a self-relative SECURITY_DESCRIPTOR (MS-DTYP 2.4.6). A descriptor
-    without a DACL grants everyone everything; a hostile one raises ValueError."""
-    if len(sd) < 20 or sd[0] != 1:
-        raise ValueError("not a self-relative security descriptor")
-    control = struct.unpack_from("<H", sd, 2)[0]
-    dacl_off = struct.unpack_from("<I", sd, 16)[0]
-    if not control & 0x0004 or dacl_off == 0:  # SE_DACL_PRESENT unset: a NULL DACL
-        return ReadGrants(anyone=("Everyone (no DACL)",))
-    if dacl_off + 8 > len(sd):
-        raise ValueError("DACL offset past the descriptor")
-    count = struct.unpack_from("<H", sd, dacl_off + 4)[0]
-    anyone: list[str] = []
-    accounts: list[str] = []
-    denied: set[str] = set()
-    pos = dacl_off + 8
-    for _ in range(count):
-        if pos + 8 > len(sd):
-            raise ValueError("ACE runs past the descriptor")
-        ace_type, flags, size = sd[pos], sd[pos + 1], struct.unpack_from("<H", sd, pos + 2)[0]
-        if size < 8 or pos + size > len(sd):
-            raise ValueError("ACE with an impossible size")
-        if ace_type in (0, 1) and not flags & _INHERIT_ONLY:
-            mask = struct.unpack_from("<I", sd, pos + 4)[0]
-            sid, _ = _sid(sd, pos + 8)
-            who = _who(sid)
-            if who and mask & _READ_BITS:
-                kind, label = who
-                if ace_type == 1:
-                    denied.add(label)
-                elif label not in denied:
-                    (anyone if kind == "anyone" else accounts).append(label)
-        pos += size
-    return ReadGrants(tuple(dict.fromkeys(anyone)), tuple(dict.fromkeys(accounts)))
 
 
 # -- SMB1 ---------------------------------------------------------------------------------------
@@ -839,13 +769,13 @@ class SmbStore(Connector):
             if prev is not None and same and prev.clean:
                 # the same bytes, nothing found in them last time: the file is not reported
                 # whoever may read it, so its grants are not asked (its ETag is kept as is)
-                grants[full] = None if prev.acl == "?" else _grants_of(prev.acl)
+                grants[full] = None if prev.acl == "?" else grants_of(prev.acl)
                 kept_etag[full] = prev.etag
                 self.clean_unasked += 1
                 continue
             kept = prev is not None and same and self._ctime_kept and prev.ctime_us == c_us
             if kept and prev is not None and prev.acl != "?":  # asked last time, unchanged since
-                grants[full] = _grants_of(prev.acl)
+                grants[full] = grants_of(prev.acl)
                 self.grants_reused += 1
                 continue
             if same or size >= PREFETCH_READ:
@@ -984,15 +914,6 @@ def _parse_etag(etag: Any) -> _Seen | None:
         return None
 
 
-def _grants_of(acl: str) -> ReadGrants:
-    """The grants back from ReadGrants.summary()."""
-    labels = [g[:-2] for g in acl.split(",") if g.endswith(":R")]
-    return ReadGrants(
-        anyone=tuple(x for x in labels if x in ANYONE_LABELS),
-        accounts=tuple(x for x in labels if x not in ANYONE_LABELS),
-    )
-
-
 def _whole_pdu(data: bytes) -> bytes:
     """One RPC PDU as a message-mode pipe gives it, one message per READ (a longer message is
     STATUS_BUFFER_OVERFLOW): an answer shorter than its fragment length is truncated, and is
@@ -1003,31 +924,6 @@ def _whole_pdu(data: bytes) -> bytes:
     if len(data) != need:
         raise ValueError(f"RPC fragment announces {need} bytes, the pipe gave {len(data)}")
     return data
-
-
-def effective_access(share: ReadGrants | None, root: ReadGrants | None) -> tuple[str, bool]:
-    """Which list keeps the share from being public, in words, and whether the share root is
-    open to anyone through the network (share ACL AND root DACL grant a public principal)."""
-    share_open = share is not None and bool(share.anyone)
-    root_open = root is not None and bool(root.anyone)
-    if share is None and root is None:
-        return "unknown: neither the share ACL nor the file DACL could be read", False
-    if share is None:
-        what = f"grants {', '.join(root.anyone)} read" if root and root_open else "restricts"
-        return f"unknown: the share ACL could not be read; the root's file DACL {what}", root_open
-    if root is None:
-        what = "grants" if share_open else "restricts"
-        return f"unknown: the root's file DACL could not be read; the share ACL {what}", False
-    if share_open and root_open:
-        return (
-            f"open: the share ACL ({share.summary()}) and the root's file DACL "
-            f"({root.summary()}) both grant read to anyone"
-        ), True
-    if share_open:
-        return f"the file DACL restricts (the share ACL grants {share.summary()})", False
-    if root_open:
-        return f"the share ACL restricts (the root's file DACL grants {root.summary()})", False
-    return "the share ACL and the file DACL both restrict", False
 
 
 def _reason(exc: BaseException) -> str:
