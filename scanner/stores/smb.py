@@ -564,31 +564,14 @@ class SmbStore(Connector):
         """Several CREATE + request + CLOSE compounds sent together, then all answers read:
         one round trip for a batch. Each item's result, or the protocol error it met."""
         from smbprotocol.exceptions import SMBResponseException
-        from smbprotocol.open import (
-            CreateDisposition,
-            CreateOptions,
-            FileAttributes,
-            ImpersonationLevel,
-            Open,
-            ShareAccess,
-        )
+        from smbprotocol.open import Open
 
         sent = []
         where = items[0][0] if len(items) == 1 else f"{len(items)} files"
         with self._watch(s.conn, f"{what} {where or '/'}"):
             for path, directory, access, middle in items:
                 fh = Open(s.tree, path.replace("/", "\\"))
-                create, create_recv = fh.create(
-                    ImpersonationLevel.Impersonation,
-                    access,
-                    FileAttributes.FILE_ATTRIBUTE_DIRECTORY if directory else 0,
-                    ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
-                    CreateDisposition.FILE_OPEN,
-                    CreateOptions.FILE_DIRECTORY_FILE
-                    if directory
-                    else CreateOptions.FILE_NON_DIRECTORY_FILE,
-                    send=False,
-                )
+                create, create_recv = fh.create(*_open_existing(access, directory), send=False)
                 mid = middle(fh)
                 several = isinstance(mid, list)
                 mids = mid if several else [mid]
@@ -617,46 +600,23 @@ class SmbStore(Connector):
         return results
 
     @contextmanager
-    def _handle(
-        self, s: _Session, path: str, directory: bool, read_control: bool = False
-    ) -> Iterator[Any]:
+    def _handle(self, s: _Session, path: str, directory: bool) -> Iterator[Any]:
+        """An open handle to list a folder or read a file (READ_DATA / LIST_DIRECTORY and
+        READ_ATTRIBUTES), closed afterwards."""
         from smbprotocol.exceptions import AccessDenied
-        from smbprotocol.open import (
-            CreateDisposition,
-            CreateOptions,
-            FileAttributes,
-            ImpersonationLevel,
-            Open,
-            ShareAccess,
-        )
+        from smbprotocol.open import Open
 
         fh = Open(s.tree, path.replace("/", "\\"))
-        access = 0x00020000 if read_control else 0x00000001 | 0x00000080  # READ_CONTROL | data
-        if directory and not read_control:
-            access = 0x00000001 | 0x00000080  # LIST_DIRECTORY | READ_ATTRIBUTES
         with self._watch(s.conn, f"opening {path or '/'}"):
             try:
-                fh.create(
-                    ImpersonationLevel.Impersonation,
-                    access,
-                    FileAttributes.FILE_ATTRIBUTE_DIRECTORY if directory else 0,
-                    ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
-                    CreateDisposition.FILE_OPEN,
-                    CreateOptions.FILE_DIRECTORY_FILE
-                    if directory
-                    else CreateOptions.FILE_NON_DIRECTORY_FILE,
-                )
+                fh.create(*_open_existing(0x00000001 | 0x00000080, directory))
             except AccessDenied:
-                if read_control:
-                    fh = None
-                else:
-                    raise StoreError(f"{self.where}: {path or '/'}: access denied") from None
+                raise StoreError(f"{self.where}: {path or '/'}: access denied") from None
         try:
             yield fh
         finally:
-            if fh is not None:
-                with suppress(Exception), self._watch(s.conn, f"closing {path or '/'}"):
-                    fh.close()
+            with suppress(Exception), self._watch(s.conn, f"closing {path or '/'}"):
+                fh.close()
 
     # -- listing ---------------------------------------------------------------------------
     def _list(
@@ -878,6 +838,26 @@ class SmbStore(Connector):
         self._prefetched.clear()
         self.main.close()
         self._dog.stop()
+
+
+def _open_existing(access: int, directory: bool) -> tuple[Any, ...]:
+    """Open.create()'s arguments for an existing file or folder, shared for reading."""
+    from smbprotocol.open import (
+        CreateDisposition,
+        CreateOptions,
+        FileAttributes,
+        ImpersonationLevel,
+        ShareAccess,
+    )
+
+    return (
+        ImpersonationLevel.Impersonation,
+        access,
+        FileAttributes.FILE_ATTRIBUTE_DIRECTORY if directory else 0,
+        ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
+        CreateDisposition.FILE_OPEN,
+        CreateOptions.FILE_DIRECTORY_FILE if directory else CreateOptions.FILE_NON_DIRECTORY_FILE,
+    )
 
 
 @dataclass(frozen=True)
